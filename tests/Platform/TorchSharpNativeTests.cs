@@ -1,0 +1,74 @@
+using ImprovedDdpm.Build;
+using static TorchSharp.torch;
+
+namespace ImprovedDdpm.Tests.Platform;
+
+/// <summary>The native-library fix in build/ makes TorchSharp usable on this machine with nothing installed by hand.</summary>
+public sealed class TorchSharpNativeTests
+{
+    [Fact]
+    public void A_real_convolution_runs_and_matches_a_hand_computed_value()
+    {
+        using var scope = NewDisposeScope();
+        var conv = nn.Conv2d(1, 1, 3, padding: 1, bias: false);
+        using (no_grad()) conv.weight!.fill_(1.0f);
+        var x = ones(1, 1, 4, 4);
+        var y = conv.forward(x);
+        // A 3×3 box of ones over a 4×4 field of ones: corners see 4, edges 6, the inside 9.
+        Assert.Equal(4f, y[0, 0, 0, 0].item<float>());
+        Assert.Equal(6f, y[0, 0, 0, 1].item<float>());
+        Assert.Equal(9f, y[0, 0, 1, 1].item<float>());
+    }
+
+    [Fact]
+    public void The_copied_native_library_loads_with_the_system_libstdcxx()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        var copies = Directory.GetFiles(AppContext.BaseDirectory, "libLibTorchSharp.so", SearchOption.AllDirectories);
+        Assert.NotEmpty(copies);
+        if (SystemLibStdCxx.Provides(ElfVersionPatcher.RequiredVersion)) return;
+        foreach (var copy in copies)
+            Assert.True(ElfVersionPatcher.IsWeakOrAbsent(copy, ElfVersionPatcher.RequiredVersion), $"{copy} still strictly requires {ElfVersionPatcher.RequiredVersion}");
+    }
+
+    [Fact]
+    public void The_patch_is_idempotent_and_keeps_the_timestamp()
+    {
+        var original = Directory.GetFiles(AppContext.BaseDirectory, "libLibTorchSharp.so", SearchOption.AllDirectories).FirstOrDefault();
+        if (original is null) return; // not Linux
+        var copy = Path.Combine(Path.GetTempPath(), $"libLibTorchSharp-{Guid.NewGuid():N}.so");
+        File.Copy(original, copy);
+        try
+        {
+            var stamp = new DateTime(2020, 1, 2, 3, 4, 5, DateTimeKind.Utc);
+            File.SetLastWriteTimeUtc(copy, stamp);
+            var first = ElfVersionPatcher.WeakenRequirement(copy, ElfVersionPatcher.RequiredVersion);
+            Assert.Contains(first, new[] { PatchResult.Weakened, PatchResult.AlreadyWeak });
+            Assert.True(ElfVersionPatcher.IsWeakOrAbsent(copy, ElfVersionPatcher.RequiredVersion));
+            Assert.Equal(PatchResult.AlreadyWeak, ElfVersionPatcher.WeakenRequirement(copy, ElfVersionPatcher.RequiredVersion));
+            Assert.Equal(stamp, File.GetLastWriteTimeUtc(copy));
+            Assert.Equal(new FileInfo(original).Length, new FileInfo(copy).Length);
+            Assert.Equal(PatchResult.NotRequired, ElfVersionPatcher.WeakenRequirement(copy, "GLIBCXX_9.9.99"));
+        }
+        finally
+        {
+            File.Delete(copy);
+        }
+    }
+
+    [Fact]
+    public void A_file_that_is_not_ELF_is_refused_by_name()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"not-elf-{Guid.NewGuid():N}.so");
+        File.WriteAllText(path, "definitely not a shared object, but long enough to have a header of sixty-four bytes.");
+        try
+        {
+            var error = Assert.Throws<InvalidDataException>(() => ElfVersionPatcher.WeakenRequirement(path, ElfVersionPatcher.RequiredVersion));
+            Assert.Contains(path, error.Message);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+}
