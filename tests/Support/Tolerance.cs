@@ -12,7 +12,8 @@ public sealed record Tolerance(string File, double Rel, double Abs)
 {
     static readonly object ReportLock = new();
 
-    public void AssertClose(IReadOnlyList<double> expected, IReadOnlyList<double> actual, string quantity)
+    /// <param name="allowance">An error already accepted upstream, per element, added to the tolerance (see its caller's reason).</param>
+    public void AssertClose(IReadOnlyList<double> expected, IReadOnlyList<double> actual, string quantity, IReadOnlyList<double>? allowance = null)
     {
         Assert.True(expected.Count == actual.Count,
             $"{File} / {quantity}: expected {expected.Count} values, got {actual.Count}");
@@ -22,7 +23,7 @@ public sealed record Tolerance(string File, double Rel, double Abs)
         for (var i = 0; i < expected.Count; i++)
         {
             var error = Math.Abs(actual[i] - expected[i]);
-            var allowed = Abs + Rel * Math.Abs(expected[i]);
+            var allowed = Abs + Rel * Math.Abs(expected[i]) + (allowance?[i] ?? 0.0);
             var ratio = allowed > 0 ? error / allowed : (error == 0 ? 0 : double.PositiveInfinity);
             if (double.IsNaN(actual[i]) != double.IsNaN(expected[i])) ratio = double.PositiveInfinity;
             else if (double.IsNaN(actual[i])) ratio = 0;
@@ -38,11 +39,11 @@ public sealed record Tolerance(string File, double Rel, double Abs)
         }
     }
 
-    public void AssertClose(FixtureTensor expected, torch.Tensor actual, string quantity)
+    public void AssertClose(FixtureTensor expected, torch.Tensor actual, string quantity, IReadOnlyList<double>? allowance = null)
     {
         Assert.True(expected.Shape.SequenceEqual(actual.shape),
             $"{File} / {quantity}: shape [{string.Join(",", actual.shape)}], reference [{string.Join(",", expected.Shape)}]");
-        AssertClose(expected.Values, ToDoubles(actual), quantity);
+        AssertClose(expected.Values, ToDoubles(actual), quantity, allowance);
     }
 
     public static double[] ToDoubles(torch.Tensor tensor)

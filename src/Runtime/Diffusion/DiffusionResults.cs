@@ -19,6 +19,7 @@ public sealed record LossTerms(Tensor Loss, Tensor? Mse, Tensor? Vb);
 
 /// <summary>
 /// The variational bound in bits per dimension (reference: <c>calc_bpd_loop</c>): totals and prior [N], and the
-/// per-step terms [N, T] with column t holding timestep t.
+/// per-step terms [N, T] in the order the loop visits them, as the reference stacks them: column k holds
+/// timestep T − 1 − k (column 0 is t = T − 1, the last column t = 0).
 /// </summary>
 public sealed record BpdTerms(Tensor TotalBpd, Tensor PriorBpd, Tensor Vb, Tensor XStartMse, Tensor Mse);

@@ -333,7 +333,8 @@ public sealed class GaussianDiffusion
 
     /// <summary>
     /// The whole variational bound in bits per dimension and its per-step terms (reference: <c>calc_bpd_loop</c>):
-    /// for t from T−1 down to 0, one noise draw, x_t ~ q(x_t | x_0), the VLB term and the x_0 and ε errors.
+    /// for t from T−1 down to 0, one noise draw, x_t ~ q(x_t | x_0), the VLB term and the x_0 and ε errors. The
+    /// per-step columns are in that visiting order (column 0 is t = T − 1), as the reference returns them.
     /// </summary>
     public BpdTerms CalcBpdLoop(IDiffusionNetwork network, Tensor xStart, INoiseSource noise, bool clipDenoised = true, Tensor? y = null, IProgress<int>? progress = null)
     {
@@ -350,10 +351,11 @@ public sealed class GaussianDiffusion
             var draw = noise.Next(xStart.shape).to(xStart.device);
             var xT = QSample(xStart, t, draw);
             var (term, predXStart) = VbTermsBpd(RunNetwork(network, xT, t, y), xStart, xT, t, clipDenoised);
-            vb[i] = term.MoveToOuterDisposeScope();
-            xStartMse[i] = GaussianLosses.MeanFlat((predXStart - xStart).pow(2)).MoveToOuterDisposeScope();
+            var column = NumTimesteps - 1 - i;
+            vb[column] = term.MoveToOuterDisposeScope();
+            xStartMse[column] = GaussianLosses.MeanFlat((predXStart - xStart).pow(2)).MoveToOuterDisposeScope();
             var eps = PredictEpsFromXStart(xT, t, predXStart);
-            mse[i] = GaussianLosses.MeanFlat((eps - draw).pow(2)).MoveToOuterDisposeScope();
+            mse[column] = GaussianLosses.MeanFlat((eps - draw).pow(2)).MoveToOuterDisposeScope();
             progress?.Report(NumTimesteps - i);
         }
         var vbAll = stack(vb, 1);
