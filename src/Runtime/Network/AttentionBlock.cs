@@ -1,0 +1,71 @@
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace ImprovedDdpm;
+
+/// <summary>
+/// The reference's <c>AttentionBlock</c>: multi-head self-attention over all spatial positions, with a residual.
+/// Keys: <c>norm</c> (GroupNorm32), <c>qkv</c> (1×1 Conv1d to 3·C), <c>proj_out</c> (1×1 Conv1d, zero-initialised).
+/// </summary>
+public sealed class AttentionBlock : nn.Module<Tensor, Tensor>
+{
+    public readonly GroupNorm32 norm;
+    public readonly Conv1d qkv;
+    public readonly Conv1d proj_out;
+
+    /// <param name="channels">Channels C; a multiple of 32 (the norm) and of <paramref name="numHeads"/>.</param>
+    /// <param name="numHeads">Attention heads; each sees C / numHeads channels.</param>
+    /// <param name="useCheckpoint">The reference's gradient-checkpointing flag, recorded only: TorchSharp has no
+    /// <c>torch.utils.checkpoint</c>, so activations are kept; results are identical.</param>
+    public AttentionBlock(long channels, long numHeads = 1, bool useCheckpoint = false) : base(nameof(AttentionBlock))
+    {
+        if (numHeads <= 0 || channels % numHeads != 0)
+            throw new ArgumentException($"{channels} channels cannot be split into {numHeads} heads", nameof(numHeads));
+        Channels = channels;
+        NumHeads = numHeads;
+        UseCheckpoint = useCheckpoint;
+        norm = new GroupNorm32(channels);
+        qkv = nn.Conv1d(channels, channels * 3, 1);
+        proj_out = ModuleInit.Zeroed(nn.Conv1d(channels, channels, 1));
+        RegisterComponents();
+    }
+
+    public long Channels { get; }
+
+    public long NumHeads { get; }
+
+    /// <summary>Recorded only; see the constructor's <c>useCheckpoint</c>.</summary>
+    public bool UseCheckpoint { get; }
+
+    /// <param name="x">[N, C, …spatial].</param>
+    public override Tensor forward(Tensor x)
+    {
+        NetworkChecks.Channels(x, Channels, nameof(AttentionBlock));
+        using var scope = NewDisposeScope();
+        var batch = x.shape[0];
+        var flat = x.reshape(batch, Channels, -1);
+        var projected = qkv.call(norm.call(flat));
+        var perHead = projected.reshape(batch * NumHeads, -1, projected.shape[2]);
+        var attended = QkvAttention(perHead).reshape(batch, -1, perHead.shape[2]);
+        var h = proj_out.call(attended);
+        return (flat + h).reshape(x.shape).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The reference's <c>QKVAttention</c>: <paramref name="qkv"/> is [B, 3·ch, T] holding [q | k | v] along the
+    /// channels (B = batch·heads, so each head's block is its own [q | k | v]). q and k are each scaled by ch^(−1/4)
+    /// before the product; the softmax over keys runs in float32.
+    /// </summary>
+    /// <returns>[B, ch, T].</returns>
+    public static Tensor QkvAttention(Tensor qkv)
+    {
+        ArgumentNullException.ThrowIfNull(qkv);
+        using var scope = NewDisposeScope();
+        var ch = qkv.shape[1] / 3;
+        var qkvParts = qkv.split(ch, 1);
+        var scale = 1 / Math.Sqrt(Math.Sqrt(ch));
+        var weight = einsum("bct,bcs->bts", qkvParts[0] * scale, qkvParts[1] * scale);
+        weight = softmax(weight.to(ScalarType.Float32), -1).to(weight.dtype);
+        return einsum("bts,bcs->bct", weight, qkvParts[2]).MoveToOuterDisposeScope();
+    }
+}
