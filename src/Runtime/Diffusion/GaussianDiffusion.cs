@@ -19,15 +19,24 @@ public sealed class GaussianDiffusion
     /// <param name="respacing">Which steps to keep (<see cref="TimestepRespacing"/>); null or empty keeps all.</param>
     public GaussianDiffusion(double[] betas, ModelMeanType meanType, ModelVarType varType, LossType lossType,
         bool rescaleTimesteps = true, string? respacing = null)
+        : this(new DiffusionTables(betas), meanType, varType, lossType, rescaleTimesteps, respacing)
+    {
+    }
+
+    /// <param name="baseTables">The base process's tables (e.g. a generated model's <c>Schedule.ToTables()</c>).</param>
+    /// <param name="respacing">Which steps to keep (<see cref="TimestepRespacing"/>); null or empty keeps all.</param>
+    public GaussianDiffusion(DiffusionTables baseTables, ModelMeanType meanType, ModelVarType varType, LossType lossType,
+        bool rescaleTimesteps = true, string? respacing = null)
     {
         MeanType = meanType;
         VarType = varType;
         LossType = lossType;
         RescaleTimesteps = rescaleTimesteps;
-        OriginalNumTimesteps = betas.Length;
-        var kept = TimestepRespacing.SpaceTimesteps(betas.Length, respacing);
-        var spacedBetas = kept.Length == betas.Length ? betas : TimestepRespacing.RespacedBetas(new DiffusionTables(betas).AlphasCumprod, kept);
-        tables = new DiffusionTables(spacedBetas);
+        OriginalNumTimesteps = baseTables.NumTimesteps;
+        var kept = TimestepRespacing.SpaceTimesteps(baseTables.NumTimesteps, respacing);
+        tables = kept.Length == baseTables.NumTimesteps
+            ? baseTables
+            : new DiffusionTables(TimestepRespacing.RespacedBetas(baseTables.AlphasCumprod, kept));
         TimestepMap = kept;
         deviceTables = new DeviceTables(tables, kept);
     }

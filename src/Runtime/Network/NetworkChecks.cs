@@ -2,12 +2,33 @@ using static TorchSharp.torch;
 
 namespace ImprovedDdpm;
 
-static class NetworkChecks
+/// <summary>Shape checks that turn the reference's asserts (and libtorch's opaque shape errors) into messages that say
+/// what was expected and what arrived. Shapes only: no check reads tensor values, which would stall a GPU.</summary>
+public static class NetworkChecks
 {
     /// <summary>The reference's <c>assert x.shape[1] == self.channels</c>, with a message that says what arrived.</summary>
     public static void Channels(Tensor x, long expected, string block)
     {
         if (x.dim() < 2 || x.shape[1] != expected)
-            throw new ArgumentException($"{block} expects [N, {expected}, …]; got [{string.Join(",", x.shape)}]", nameof(x));
+            throw new ArgumentException($"{block} expects [N, {expected}, …]; got [{Shape(x)}]", nameof(x));
     }
+
+    /// <summary>A U-Net's input: [N, <paramref name="channels"/>, H, W] with H and W divisible by
+    /// <paramref name="sizeMultiple"/> (every level but the last halves them), and [N] timesteps.</summary>
+    public static void Input(Tensor x, long channels, long sizeMultiple, Tensor timesteps)
+    {
+        if (x.dim() != 4 || x.shape[1] != channels || x.shape[2] % sizeMultiple != 0 || x.shape[3] % sizeMultiple != 0)
+            throw new ArgumentException($"the network expects images [N, {channels}, H, W] with H and W multiples of {sizeMultiple}; got [{Shape(x)}]", nameof(x));
+        if (timesteps.dim() != 1 || timesteps.shape[0] != x.shape[0])
+            throw new ArgumentException($"the network expects [{x.shape[0]}] timesteps, one per image; got [{Shape(timesteps)}]", nameof(timesteps));
+    }
+
+    /// <summary>Class labels: [N] integers, one per image.</summary>
+    public static void Labels(Tensor y, long count)
+    {
+        if (y.dim() != 1 || y.shape[0] != count || y.dtype is not (ScalarType.Int64 or ScalarType.Int32))
+            throw new ArgumentException($"the network expects [{count}] integer class labels, one per image; got {y.dtype} [{Shape(y)}]", nameof(y));
+    }
+
+    static string Shape(Tensor x) => string.Join(",", x.shape);
 }

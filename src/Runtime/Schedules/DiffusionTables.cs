@@ -58,6 +58,44 @@ public sealed class DiffusionTables
             PosteriorLogVarianceClipped[i] = Math.Log(i == 0 ? PosteriorVariance[1] : PosteriorVariance[i]);
     }
 
+    /// <summary>
+    /// Tables computed elsewhere, taken as they are (the generator's compile-time constants). Every array must have the
+    /// same length, at least 2; the arrays are kept, not copied.
+    /// </summary>
+    public static DiffusionTables FromTables(double[] betas, double[] alphasCumprod, double[] alphasCumprodPrev,
+        double[] alphasCumprodNext, double[] sqrtAlphasCumprod, double[] sqrtOneMinusAlphasCumprod,
+        double[] logOneMinusAlphasCumprod, double[] sqrtRecipAlphasCumprod, double[] sqrtRecipm1AlphasCumprod,
+        double[] posteriorVariance, double[] posteriorLogVarianceClipped, double[] posteriorMeanCoef1,
+        double[] posteriorMeanCoef2)
+    {
+        var all = new[]
+        {
+            betas, alphasCumprod, alphasCumprodPrev, alphasCumprodNext, sqrtAlphasCumprod, sqrtOneMinusAlphasCumprod,
+            logOneMinusAlphasCumprod, sqrtRecipAlphasCumprod, sqrtRecipm1AlphasCumprod, posteriorVariance,
+            posteriorLogVarianceClipped, posteriorMeanCoef1, posteriorMeanCoef2,
+        };
+        if (betas is null || betas.Length < 2 || all.Any(table => table is null || table.Length != betas.Length))
+            throw new ArgumentException("every table must be given, with the same length of at least 2", nameof(betas));
+        return new DiffusionTables(all);
+    }
+
+    DiffusionTables(double[][] all)
+    {
+        Betas = all[0];
+        AlphasCumprod = all[1];
+        AlphasCumprodPrev = all[2];
+        AlphasCumprodNext = all[3];
+        SqrtAlphasCumprod = all[4];
+        SqrtOneMinusAlphasCumprod = all[5];
+        LogOneMinusAlphasCumprod = all[6];
+        SqrtRecipAlphasCumprod = all[7];
+        SqrtRecipm1AlphasCumprod = all[8];
+        PosteriorVariance = all[9];
+        PosteriorLogVarianceClipped = all[10];
+        PosteriorMeanCoef1 = all[11];
+        PosteriorMeanCoef2 = all[12];
+    }
+
     public int NumTimesteps => Betas.Length;
 
     public double[] Betas { get; }

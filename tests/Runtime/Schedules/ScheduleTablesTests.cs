@@ -14,31 +14,8 @@ public sealed class ScheduleTablesTests
     [MemberData(nameof(Schedules))]
     public void Every_table_matches_the_reference(string name, int steps)
     {
-        var file = $"schedule_{name}_{steps}.safetensors";
-        var reference = ReferenceFixtures.Tensors(file);
-        var tolerance = ReferenceFixtures.ToleranceOf(file);
         var schedule = name == "linear" ? NoiseSchedule.Linear : NoiseSchedule.Cosine;
-        var tables = new DiffusionTables(BetaSchedules.Create(schedule, steps));
-
-        var ours = new Dictionary<string, double[]>
-        {
-            ["betas"] = tables.Betas,
-            ["alphas_cumprod"] = tables.AlphasCumprod,
-            ["alphas_cumprod_prev"] = tables.AlphasCumprodPrev,
-            ["alphas_cumprod_next"] = tables.AlphasCumprodNext,
-            ["sqrt_alphas_cumprod"] = tables.SqrtAlphasCumprod,
-            ["sqrt_one_minus_alphas_cumprod"] = tables.SqrtOneMinusAlphasCumprod,
-            ["log_one_minus_alphas_cumprod"] = tables.LogOneMinusAlphasCumprod,
-            ["sqrt_recip_alphas_cumprod"] = tables.SqrtRecipAlphasCumprod,
-            ["sqrt_recipm1_alphas_cumprod"] = tables.SqrtRecipm1AlphasCumprod,
-            ["posterior_variance"] = tables.PosteriorVariance,
-            ["posterior_log_variance_clipped"] = tables.PosteriorLogVarianceClipped,
-            ["posterior_mean_coef1"] = tables.PosteriorMeanCoef1,
-            ["posterior_mean_coef2"] = tables.PosteriorMeanCoef2,
-        };
-        Assert.Equal(reference.Keys.OrderBy(k => k), ours.Keys.OrderBy(k => k));
-        foreach (var (key, values) in ours)
-            tolerance.AssertClose(reference[key].Values, values, key);
+        ScheduleTables.AssertMatchesReference($"schedule_{name}_{steps}.safetensors", new DiffusionTables(BetaSchedules.Create(schedule, steps)));
     }
 
     [Fact]

@@ -1,26 +1,48 @@
+extern alias Generators;
+
 using System.Diagnostics;
+using System.Reflection;
 using System.Text.Json;
 using ImprovedDdpm.Tests.Support;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
+using UNetShape = Generators::ImprovedDdpm.Generators.Model.UNetShape;
+using UNetSpec = Generators::ImprovedDdpm.Generators.Model.UNetSpec;
 
-namespace ImprovedDdpm.Tests.Runtime.Network;
+namespace ImprovedDdpm.Tests.Generator;
 
 /// <summary>
-/// The paper's models, assembled from the Runtime blocks with the reference's script flags, have exactly the reference's
-/// state_dict: the same keys in the same order, the same shapes and the same parameter count.
+/// The generated networks of the paper's configurations (Models.cs) have exactly the reference's state_dict: the same
+/// keys in the same order, the same shapes and the same parameter count; the generator's compile-time count agrees.
 /// </summary>
-public sealed class UNetStructureTests(ITestOutputHelper output)
+public sealed class GeneratedNetworkStructureTests(ITestOutputHelper output)
 {
     const string Fixture = "unet_structures.json";
 
-    static readonly string[] Configurations = ["cifar10", "imagenet64_uncond", "imagenet64_cond", "cifar10_heads_up1_noscaleshift"];
+    static readonly Dictionary<string, Type> Models = new()
+    {
+        ["cifar10"] = typeof(Cifar10Structure),
+        ["imagenet64_uncond"] = typeof(ImageNet64UncondStructure),
+        ["imagenet64_cond"] = typeof(ImageNet64CondStructure),
+        ["cifar10_heads_up1_noscaleshift"] = typeof(Cifar10NoScaleShiftStructure),
+    };
 
     [Fact]
     public void The_fixture_holds_exactly_the_tested_configurations()
     {
         var names = ReferenceFixtures.Json(Fixture).EnumerateObject().Select(p => p.Name).Order(StringComparer.Ordinal);
-        Assert.Equal(Configurations.Order(StringComparer.Ordinal), names);
+        Assert.Equal(Models.Keys.Order(StringComparer.Ordinal), names);
+    }
+
+    [Theory]
+    [InlineData("cifar10")]
+    [InlineData("imagenet64_uncond")]
+    [InlineData("imagenet64_cond")]
+    [InlineData("cifar10_heads_up1_noscaleshift")]
+    public void The_declared_attributes_are_the_fixture_flags(string configuration)
+    {
+        var flags = ScriptFlags.Defaults.With(ReferenceFixtures.Json(Fixture).GetProperty(configuration).GetProperty("flags"));
+        Assert.Equal(flags, ScriptFlags.Of(Models[configuration]));
     }
 
     [Theory]
@@ -38,8 +60,9 @@ public sealed class UNetStructureTests(ITestOutputHelper output)
         var stopwatch = Stopwatch.StartNew();
         List<(string Key, long[] Shape)> actual;
         long parameterCount;
+        var create = Models[configuration].GetMethod("CreateNetwork")!;
         using (no_grad())
-        using (var network = ScriptFlags.Defaults.With(entry.GetProperty("flags")).CreateModel())
+        using (var network = (nn.Module)create.Invoke(null, null)!)
         {
             actual = network.state_dict().Select(p => (p.Key, p.Value.shape)).ToList();
             parameterCount = network.parameters().Sum(p => p.numel());
@@ -57,7 +80,22 @@ public sealed class UNetStructureTests(ITestOutputHelper output)
         Assert.Equal(entry.GetProperty("parameters").GetInt64(), parameterCount);
     }
 
-    /// <summary>The reference's model flags (<c>model_and_diffusion_defaults()</c>) and its <c>create_model</c>.</summary>
+    [Theory]
+    [InlineData("cifar10")]
+    [InlineData("imagenet64_uncond")]
+    [InlineData("imagenet64_cond")]
+    [InlineData("cifar10_heads_up1_noscaleshift")]
+    public void The_compile_time_parameter_count_is_the_reference_count(string configuration)
+    {
+        var entry = ReferenceFixtures.Json(Fixture).GetProperty(configuration);
+        var flags = ScriptFlags.Defaults.With(entry.GetProperty("flags"));
+        var unet = new UNetSpec(ImageSize: flags.ImageSize, Channels: flags.NumChannels, ResBlocks: flags.NumResBlocks,
+            AttentionResolutions: flags.AttentionResolutions, Heads: flags.NumHeads, HeadsUpsample: flags.NumHeadsUpsample,
+            Dropout: flags.Dropout, ClassCond: flags.ClassCond, ScaleShiftNorm: flags.UseScaleShiftNorm, Checkpointing: flags.UseCheckpoint);
+        Assert.Equal(entry.GetProperty("parameters").GetInt64(), UNetShape.Plan(unet, flags.LearnSigma).ParameterCount);
+    }
+
+    /// <summary>The reference's model flags (<c>model_and_diffusion_defaults()</c>), from a fixture or from our attributes.</summary>
     sealed record ScriptFlags(
         int ImageSize, int NumChannels, int NumResBlocks, int NumHeads, int NumHeadsUpsample, string AttentionResolutions,
         double Dropout, bool LearnSigma, bool ClassCond, bool UseCheckpoint, bool UseScaleShiftNorm)
@@ -91,21 +129,13 @@ public sealed class UNetStructureTests(ITestOutputHelper output)
             return result;
         }
 
-        public ReferenceUNet CreateModel()
+        /// <summary>The flags a generated model was declared with, read back from its attributes.</summary>
+        public static ScriptFlags Of(Type model)
         {
-            int[] channelMult = ImageSize switch
-            {
-                256 => [1, 1, 2, 2, 4, 4],
-                64 => [1, 2, 3, 4],
-                32 => [1, 2, 2, 2],
-                _ => throw new ArgumentException($"unsupported image size: {ImageSize}"),
-            };
-            var attentionRates = AttentionResolutions.Split(',').Select(res => ImageSize / int.Parse(res, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
-            return new ReferenceUNet(
-                inChannels: 3, modelChannels: NumChannels, outChannels: LearnSigma ? 6 : 3, numResBlocks: NumResBlocks,
-                attentionResolutions: attentionRates, dropout: Dropout, channelMult: channelMult,
-                numClasses: ClassCond ? 1000 : null, useCheckpoint: UseCheckpoint, numHeads: NumHeads,
-                numHeadsUpsample: NumHeadsUpsample, useScaleShiftNorm: UseScaleShiftNorm);
+            var unet = model.GetCustomAttribute<UNetAttribute>()!;
+            var diffusion = model.GetCustomAttribute<DiffusionAttribute>()!;
+            return new(unet.ImageSize, unet.Channels, unet.ResBlocks, unet.Heads, unet.HeadsUpsample, unet.AttentionResolutions,
+                unet.Dropout, diffusion.LearnSigma, unet.ClassCond, unet.Checkpointing, unet.ScaleShiftNorm);
         }
     }
 }

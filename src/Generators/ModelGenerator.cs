@@ -1,0 +1,52 @@
+using ImprovedDdpm.Generators.Emit;
+using ImprovedDdpm.Generators.Model;
+using ImprovedDdpm.Generators.Parsing;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+
+namespace ImprovedDdpm.Generators;
+
+/// <summary>
+/// Turns each <c>[Diffusion] [UNet] partial class M</c> into <c>M.Schedule</c>, <c>M.Network</c> and
+/// <c>M.CreateDiffusion</c>. Wiring only: parsing and validation happen in <see cref="ModelParser"/>, emission in
+/// <c>Emit/</c>; an invalid class gets its diagnostics and no code.
+/// </summary>
+[Generator(LanguageNames.CSharp)]
+public sealed class ModelGenerator : IIncrementalGenerator
+{
+    /// <inheritdoc />
+    public void Initialize(IncrementalGeneratorInitializationContext context)
+    {
+        var models = context.SyntaxProvider
+            .ForAttributeWithMetadataName(ModelParser.DiffusionAttribute, static (node, _) => node is ClassDeclarationSyntax, ModelParser.Parse)
+            .WithTrackingName(TrackingNames.Models);
+        context.RegisterSourceOutput(models.SelectMany(static (result, _) => result.Diagnostics), Report);
+
+        var specs = models
+            .Select(static (result, _) => result.Spec)
+            .Where(static spec => spec is not null)
+            .WithTrackingName(TrackingNames.Specs);
+        context.RegisterSourceOutput(specs, static (output, spec) => Emit(output, spec!));
+
+        RequireDiffusion(context, ModelParser.UNetAttribute, "UNet", TrackingNames.OrphanUNets);
+        RequireDiffusion(context, ModelParser.TrainingAttribute, "Training", TrackingNames.OrphanTrainings);
+    }
+
+    static void RequireDiffusion(IncrementalGeneratorInitializationContext context, string attribute, string name, string trackingName)
+    {
+        var orphans = context.SyntaxProvider
+            .ForAttributeWithMetadataName(attribute, static (node, _) => node is ClassDeclarationSyntax,
+                (syntax, token) => ModelParser.RequireDiffusion(syntax, name, token))
+            .WithTrackingName(trackingName);
+        context.RegisterSourceOutput(orphans.SelectMany(static (diagnostics, _) => diagnostics), Report);
+    }
+
+    static void Report(SourceProductionContext output, DiagnosticInfo diagnostic) => output.ReportDiagnostic(diagnostic.ToDiagnostic());
+
+    static void Emit(SourceProductionContext output, ModelSpec spec)
+    {
+        output.AddSource($"{spec.FullName}.Schedule.g.cs", ScheduleEmitter.Emit(spec));
+        output.AddSource($"{spec.FullName}.Network.g.cs", NetworkEmitter.Emit(spec));
+        output.AddSource($"{spec.FullName}.Diffusion.g.cs", DiffusionEmitter.Emit(spec));
+    }
+}

@@ -1,0 +1,62 @@
+extern alias Generators;
+
+using System.Collections.Immutable;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using ModelGenerator = Generators::ImprovedDdpm.Generators.ModelGenerator;
+
+namespace ImprovedDdpm.Tests.Generator;
+
+/// <summary>Runs the model generator on source text, as the compiler would, with step tracking on.</summary>
+static class GeneratorHarness
+{
+    static readonly Lazy<MetadataReference[]> References = new(() =>
+    {
+        // The framework only: the test's own dependencies include the generator, whose linked copies of the enums would clash.
+        var framework = Path.GetDirectoryName(typeof(object).Assembly.Location)!;
+        var platform = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator)
+            .Where(path => Path.GetDirectoryName(path) == framework);
+        var ours = new[] { typeof(DiffusionAttribute), typeof(GaussianDiffusion), typeof(TorchSharp.torch) }.Select(t => t.Assembly.Location);
+        return platform.Concat(ours).Distinct().Select(path => (MetadataReference)MetadataReference.CreateFromFile(path)).ToArray();
+    });
+
+    public static readonly CSharpParseOptions ParseOptions = new(LanguageVersion.Latest);
+
+    public static CSharpCompilation Compile(params string[] sources) => CSharpCompilation.Create(
+        "GeneratorTest",
+        sources.Select((text, i) => CSharpSyntaxTree.ParseText(text, ParseOptions, path: $"Model{i}.cs")),
+        References.Value,
+        new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable));
+
+    public static GeneratorDriver CreateDriver() => CSharpGeneratorDriver.Create(
+        [new ModelGenerator().AsSourceGenerator()],
+        parseOptions: ParseOptions,
+        driverOptions: new GeneratorDriverOptions(IncrementalGeneratorOutputKind.None, trackIncrementalGeneratorSteps: true));
+
+    /// <summary>Generates for <paramref name="source"/>: the generator's own diagnostics, its files, and the errors
+    /// of the whole compilation after generation.</summary>
+    public static GeneratorOutcome Run(string source)
+    {
+        var compilation = Compile(source);
+        var driver = CreateDriver().RunGeneratorsAndUpdateCompilation(compilation, out var output, out var generatorDiagnostics);
+        var result = driver.GetRunResult().Results.Single();
+        if (result.Exception is not null) throw new InvalidOperationException("the generator threw", result.Exception);
+        var errors = output.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error && !d.Id.StartsWith("IDDPM", StringComparison.Ordinal)).ToImmutableArray();
+        return new(generatorDiagnostics, result.GeneratedSources.ToDictionary(s => s.HintName, s => s.SourceText.ToString()), errors, compilation);
+    }
+}
+
+/// <param name="Diagnostics">What the generator reported.</param>
+/// <param name="Files">Generated files by hint name.</param>
+/// <param name="CompilationErrors">Errors of the compilation with the generated files added (the generator's own excluded).</param>
+/// <param name="Input">The compilation the generator ran on.</param>
+sealed record GeneratorOutcome(ImmutableArray<Diagnostic> Diagnostics, Dictionary<string, string> Files, ImmutableArray<Diagnostic> CompilationErrors,
+    Compilation Input)
+{
+    /// <summary>The source text a diagnostic points at. Cached diagnostics carry a file path and span rather than a tree.</summary>
+    public string LocatedText(Diagnostic diagnostic)
+    {
+        var tree = Input.SyntaxTrees.Single(t => t.FilePath == diagnostic.Location.GetLineSpan().Path);
+        return tree.GetText().ToString(diagnostic.Location.SourceSpan);
+    }
+}
