@@ -37,6 +37,20 @@ public sealed class GeneratedModelTests
     }
 
     [Fact]
+    public void A_checkpoint_of_another_configuration_is_refused_naming_the_first_mismatch()
+    {
+        // tiny_unet_fixed predicts 3 channels; TinySigma's output layer has 6.
+        using var sigma = TinySigma.CreateNetwork();
+        var shape = Assert.Throws<CheckpointMismatchException>(() => Checkpoint.LoadStateDict(sigma, ReferenceFixtures.PathOf("tiny_unet_fixed.safetensors")));
+        Assert.Contains("out.2.weight", shape.Message, StringComparison.Ordinal);
+        Assert.Contains("tiny_unet_fixed.safetensors", shape.Message, StringComparison.Ordinal);
+
+        // tiny_unet_cond has a class embedding TinySigma lacks.
+        var unexpected = Assert.Throws<CheckpointMismatchException>(() => Checkpoint.LoadStateDict(sigma, ReferenceFixtures.PathOf("tiny_unet_cond.pt")));
+        Assert.Contains("label_emb.weight", unexpected.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Labels_are_required_exactly_by_the_class_conditional_network()
     {
         using var scope = NewDisposeScope();
