@@ -1,18 +1,16 @@
-// Prints what the generator made of the two CIFAR-10 configurations in Models.cs. The full command-line trainer
-// (train, sample, nll) is generated once issue 4 lands.
-using ImprovedDdpm;
+// The command-line tools of the two CIFAR-10 models in Models.cs. The first argument picks the model, the rest go to
+// its generated tool:  dotnet run -- hybrid info   |   dotnet run -- vlb sample --help
 using Examples.Cifar10;
-using static TorchSharp.torch;
 
-var respacing = args.Length > 0 ? args[0] : null;
-Describe("CIFAR-10 L_hybrid", Cifar10Hybrid.CreateNetwork, () => Cifar10Hybrid.CreateDiffusion(respacing));
-Describe("CIFAR-10 L_vlb", Cifar10Vlb.CreateNetwork, () => Cifar10Vlb.CreateDiffusion(respacing));
-
-static void Describe(string name, Func<nn.Module> createNetwork, Func<GaussianDiffusion> createDiffusion)
+return args.FirstOrDefault() switch
 {
-    var diffusion = createDiffusion();
-    using var network = createNetwork();
-    var parameters = network.parameters().Sum(p => p.numel());
-    Console.WriteLine($"{name}: {parameters:N0} parameters; {diffusion.LossType} loss, {diffusion.VarType} variance; " +
-        $"{diffusion.OriginalNumTimesteps} steps, sampling with {diffusion.NumTimesteps}");
+    "hybrid" => Cifar10Hybrid.Run(args[1..]),
+    "vlb" => Cifar10Vlb.Run(args[1..]),
+    _ => Usage(),
+};
+
+static int Usage()
+{
+    Console.Error.WriteLine("usage: Cifar10 <hybrid|vlb> <command> [options]   (commands: info; --help lists them)");
+    return 2;
 }

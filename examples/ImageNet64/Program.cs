@@ -1,18 +1,16 @@
-// Prints what the generator made of the two ImageNet-64 configurations in Models.cs. The full command-line trainer
-// (train, sample, nll) is generated once issue 4 lands.
-using ImprovedDdpm;
+// The command-line tools of the two ImageNet-64 models in Models.cs. The first argument picks the model, the rest go to
+// its generated tool:  dotnet run -- uncond info   |   dotnet run -- cond sample --help
 using Examples.ImageNet64;
-using static TorchSharp.torch;
 
-var respacing = args.Length > 0 ? args[0] : null;
-Describe("ImageNet-64 unconditional L_hybrid", ImageNet64Uncond.CreateNetwork, () => ImageNet64Uncond.CreateDiffusion(respacing));
-Describe("ImageNet-64 class-conditional", ImageNet64Cond.CreateNetwork, () => ImageNet64Cond.CreateDiffusion(respacing));
-
-static void Describe(string name, Func<nn.Module> createNetwork, Func<GaussianDiffusion> createDiffusion)
+return args.FirstOrDefault() switch
 {
-    var diffusion = createDiffusion();
-    using var network = createNetwork();
-    var parameters = network.parameters().Sum(p => p.numel());
-    Console.WriteLine($"{name}: {parameters:N0} parameters; {diffusion.LossType} loss, {diffusion.VarType} variance; " +
-        $"{diffusion.OriginalNumTimesteps} steps, sampling with {diffusion.NumTimesteps}");
+    "uncond" => ImageNet64Uncond.Run(args[1..]),
+    "cond" => ImageNet64Cond.Run(args[1..]),
+    _ => Usage(),
+};
+
+static int Usage()
+{
+    Console.Error.WriteLine("usage: ImageNet64 <uncond|cond> <command> [options]   (commands: info; --help lists them)");
+    return 2;
 }

@@ -1,3 +1,4 @@
+using ImprovedDdpm.Generators.Diagnostics;
 using ImprovedDdpm.Generators.Emit;
 using ImprovedDdpm.Generators.Model;
 using ImprovedDdpm.Generators.Parsing;
@@ -8,7 +9,7 @@ namespace ImprovedDdpm.Generators;
 
 /// <summary>
 /// Turns each <c>[Diffusion] [UNet] partial class M</c> into <c>M.Schedule</c>, <c>M.Network</c> and
-/// <c>M.CreateDiffusion</c>. Wiring only: parsing and validation happen in <see cref="ModelParser"/>, emission in
+/// <c>M.CreateDiffusion</c>, <c>M.Definition</c> and <c>M.Run</c>. Wiring only: parsing and validation happen in <see cref="ModelParser"/>, emission in
 /// <c>Emit/</c>; an invalid class gets its diagnostics and no code.
 /// </summary>
 [Generator(LanguageNames.CSharp)]
@@ -27,6 +28,23 @@ public sealed class ModelGenerator : IIncrementalGenerator
             .Where(static spec => spec is not null)
             .WithTrackingName(TrackingNames.Specs);
         context.RegisterSourceOutput(specs, static (output, spec) => Emit(output, spec!));
+
+        // An executable with no Main of its own gets one that runs the command-line tool of its single model.
+        var hasOwnEntryPoint = context.SyntaxProvider
+            .CreateSyntaxProvider(static (node, _) => node is GlobalStatementSyntax or MethodDeclarationSyntax { Identifier.ValueText: "Main" }, static (_, _) => true)
+            .Collect()
+            .Select(static (found, _) => !found.IsEmpty);
+        var isExecutable = context.CompilationProvider
+            .Select(static (compilation, _) => compilation.Options.OutputKind is OutputKind.ConsoleApplication or OutputKind.WindowsApplication);
+        var entryPoint = specs
+            .Select(static (spec, _) => spec!.FullName)
+            .Collect()
+            .Select(static (names, _) => names.OrderBy(name => name, StringComparer.Ordinal).ToEquatableArray())
+            .Combine(hasOwnEntryPoint)
+            .Combine(isExecutable)
+            .Select(static (input, _) => new EntryPointRequest(input.Left.Left, input.Left.Right, input.Right))
+            .WithTrackingName(TrackingNames.EntryPoint);
+        context.RegisterSourceOutput(entryPoint, EmitEntryPoint);
 
         RequireDiffusion(context, ModelParser.UNetAttribute, "UNet", TrackingNames.OrphanUNets);
         RequireDiffusion(context, ModelParser.TrainingAttribute, "Training", TrackingNames.OrphanTrainings);
@@ -48,5 +66,18 @@ public sealed class ModelGenerator : IIncrementalGenerator
         output.AddSource($"{spec.FullName}.Schedule.g.cs", ScheduleEmitter.Emit(spec));
         output.AddSource($"{spec.FullName}.Network.g.cs", NetworkEmitter.Emit(spec));
         output.AddSource($"{spec.FullName}.Diffusion.g.cs", DiffusionEmitter.Emit(spec));
+        output.AddSource($"{spec.FullName}.EntryPoints.g.cs", EntryPointsEmitter.Emit(spec));
     }
+
+    static void EmitEntryPoint(SourceProductionContext output, EntryPointRequest request)
+    {
+        if (!request.IsExecutable || request.HasOwnEntryPoint || request.Models.Count == 0) return;
+        if (request.Models.Count == 1)
+            output.AddSource("ImprovedDdpmEntryPoint.g.cs", EntryPointsEmitter.EmitProgram(request.Models[0]));
+        else
+            output.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.AmbiguousEntryPoint, Location.None, string.Join(", ", request.Models)));
+    }
+
+    /// <summary>The models of an executable and whether it has its own entry point.</summary>
+    sealed record EntryPointRequest(EquatableArray<string> Models, bool HasOwnEntryPoint, bool IsExecutable);
 }

@@ -7,4 +7,5 @@ internal static class TrackingNames
     public const string Specs = nameof(Specs);
     public const string OrphanUNets = nameof(OrphanUNets);
     public const string OrphanTrainings = nameof(OrphanTrainings);
+    public const string EntryPoint = nameof(EntryPoint);
 }

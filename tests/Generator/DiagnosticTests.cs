@@ -25,12 +25,17 @@ public sealed class DiagnosticTests
     static void AssertSingle(string source, string id, string locatedText, string message)
     {
         var outcome = GeneratorHarness.Run(source);
+        AssertSingle(outcome, id, message);
+        Assert.Equal(locatedText, outcome.LocatedText(outcome.Diagnostics[0]));
+        Assert.Empty(outcome.Files);
+    }
+
+    static void AssertSingle(GeneratorOutcome outcome, string id, string message)
+    {
         var diagnostic = Assert.Single(outcome.Diagnostics);
         Assert.Equal(id, diagnostic.Id);
         Assert.Equal(DiagnosticSeverity.Error, diagnostic.Severity);
-        Assert.Equal(locatedText, outcome.LocatedText(diagnostic));
         Assert.Equal(message, diagnostic.GetMessage(System.Globalization.CultureInfo.InvariantCulture));
-        Assert.Empty(outcome.Files);
     }
 
     [Fact]
@@ -166,6 +171,34 @@ public sealed class DiagnosticTests
     public void IDDPM018_an_invalid_ema_rate() => AssertSingle(
         Model(training: "EmaRate = \"0.9999,1.5\""), "IDDPM018", "EmaRate = \"0.9999,1.5\"",
         "EmaRate = \"0.9999,1.5\" is not a comma-separated list of rates in (0, 1); write it like \"0.9999\" or \"0.9999,0.999\"");
+
+    [Fact]
+    public void IDDPM019_an_executable_with_several_models_and_no_main()
+    {
+        var outcome = GeneratorHarness.Run(Model(declaration: """
+            public partial class M;
+
+            [Diffusion(Steps = 100)]
+            [UNet(ImageSize = 32, Channels = 64, ResBlocks = 1)]
+            public partial class Other;
+            """), OutputKind.ConsoleApplication);
+        AssertSingle(outcome, "IDDPM019",
+            "This executable declares several models (Users.M, Users.Other) and no Main; write a Main that calls one model's Run(args)");
+        Assert.DoesNotContain("ImprovedDdpmEntryPoint.g.cs", outcome.Files.Keys);
+    }
+
+    [Fact]
+    public void An_executable_with_one_model_and_no_main_gets_the_command_line_tool_as_its_entry_point()
+    {
+        var outcome = GeneratorHarness.Run(Model(), OutputKind.ConsoleApplication);
+        Assert.Empty(outcome.Diagnostics);
+        Assert.Empty(outcome.CompilationErrors);
+        Assert.Contains("public static int Main(string[] args) => global::Users.M.Run(args);", outcome.Files["ImprovedDdpmEntryPoint.g.cs"], StringComparison.Ordinal);
+
+        var withOwnMain = GeneratorHarness.Run(Model() + "\nclass Program { static int Main(string[] args) => Users.M.Run(args); }", OutputKind.ConsoleApplication);
+        Assert.Empty(withOwnMain.CompilationErrors);
+        Assert.DoesNotContain("ImprovedDdpmEntryPoint.g.cs", withOwnMain.Files.Keys);
+    }
 
     [Fact]
     public void Unset_arguments_are_reported_at_their_attribute()

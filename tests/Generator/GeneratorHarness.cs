@@ -22,11 +22,13 @@ static class GeneratorHarness
 
     public static readonly CSharpParseOptions ParseOptions = new(LanguageVersion.Latest);
 
-    public static CSharpCompilation Compile(params string[] sources) => CSharpCompilation.Create(
+    public static CSharpCompilation Compile(params string[] sources) => Compile(OutputKind.DynamicallyLinkedLibrary, sources);
+
+    public static CSharpCompilation Compile(OutputKind kind, params string[] sources) => CSharpCompilation.Create(
         "GeneratorTest",
         sources.Select((text, i) => CSharpSyntaxTree.ParseText(text, ParseOptions, path: $"Model{i}.cs")),
         References.Value,
-        new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable));
+        new CSharpCompilationOptions(kind, nullableContextOptions: NullableContextOptions.Enable));
 
     public static GeneratorDriver CreateDriver() => CSharpGeneratorDriver.Create(
         [new ModelGenerator().AsSourceGenerator()],
@@ -35,9 +37,9 @@ static class GeneratorHarness
 
     /// <summary>Generates for <paramref name="source"/>: the generator's own diagnostics, its files, and the errors
     /// of the whole compilation after generation.</summary>
-    public static GeneratorOutcome Run(string source)
+    public static GeneratorOutcome Run(string source, OutputKind kind = OutputKind.DynamicallyLinkedLibrary)
     {
-        var compilation = Compile(source);
+        var compilation = Compile(kind, source);
         var driver = CreateDriver().RunGeneratorsAndUpdateCompilation(compilation, out var output, out var generatorDiagnostics);
         var result = driver.GetRunResult().Results.Single();
         if (result.Exception is not null) throw new InvalidOperationException("the generator threw", result.Exception);

@@ -33,7 +33,7 @@ public sealed class IncrementalityTests
         public partial class OrphanTraining;
         """;
 
-    static readonly string[] Steps = [TrackingNames.Models, TrackingNames.Specs, TrackingNames.OrphanUNets, TrackingNames.OrphanTrainings];
+    static readonly string[] Steps = [TrackingNames.Models, TrackingNames.Specs, TrackingNames.OrphanUNets, TrackingNames.OrphanTrainings, TrackingNames.EntryPoint];
 
     [Fact]
     public void An_unrelated_edit_leaves_every_step_cached()

@@ -23,7 +23,7 @@ public sealed class SnapshotTests
             public partial class Tiny;
             """);
         AssertCompiles(outcome);
-        Assert.Equal(["Users.Tiny.Diffusion.g.cs", "Users.Tiny.Network.g.cs", "Users.Tiny.Schedule.g.cs"], outcome.Files.Keys.Order());
+        Assert.Equal(["Users.Tiny.Diffusion.g.cs", "Users.Tiny.EntryPoints.g.cs", "Users.Tiny.Network.g.cs", "Users.Tiny.Schedule.g.cs"], outcome.Files.Keys.Order());
         foreach (var (name, text) in outcome.Files) Snapshot.Match(text, name);
     }
 
@@ -39,7 +39,7 @@ public sealed class SnapshotTests
         var root = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(ThisFile())!, "..", ".."));
         var outcome = GeneratorHarness.Run(File.ReadAllText(Path.Combine(root, "examples", example, "Models.cs")));
         AssertCompiles(outcome);
-        Assert.Equal(6, outcome.Files.Count);
+        Assert.Equal(8, outcome.Files.Count);
         foreach (var (name, text) in outcome.Files.Where(f => !f.Key.EndsWith(".Schedule.g.cs", StringComparison.Ordinal)))
             Snapshot.Match(text, name, test);
     }

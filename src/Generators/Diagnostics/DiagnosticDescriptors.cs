@@ -101,6 +101,11 @@ internal static class DiagnosticDescriptors
         "EmaRate = \"{0}\" is not a comma-separated list of rates in (0, 1); write it like \"0.9999\" or \"0.9999,0.999\"",
         "One exponential moving average of the weights is kept per rate.");
 
+    public static readonly DiagnosticDescriptor AmbiguousEntryPoint = Error(
+        "IDDPM019", "Several models and no Main",
+        "This executable declares several models ({0}) and no Main; write a Main that calls one model's Run(args)",
+        "The generated entry point runs the command-line tool of the executable's only model.");
+
     static DiagnosticDescriptor Error(string id, string title, string message, string description) =>
         new(id, title, message, Category, DiagnosticSeverity.Error, isEnabledByDefault: true, description,
             HelpLink, WellKnownDiagnosticTags.NotConfigurable);

@@ -1,0 +1,44 @@
+using static TorchSharp.torch;
+
+namespace ImprovedDdpm;
+
+/// <summary>
+/// Everything the command-line host and the trainer need to know about one declared model, emitted by the generator as
+/// <c>M.Definition</c>: its name and configuration, factories for its network and diffusion, and the training defaults
+/// of its <c>[Training]</c> attribute.
+/// </summary>
+/// <param name="Name">The model class's name.</param>
+/// <param name="Summary">The configuration as the generated files' header describes it, one line per entry.</param>
+/// <param name="ImageSize">Height and width of the images, in pixels.</param>
+/// <param name="Channels">Image channels.</param>
+/// <param name="NumClasses">Classes of a class-conditional model; 0 when unconditional.</param>
+/// <param name="ParameterCount">The network's parameter count, computed at compile time.</param>
+/// <param name="Training">The <c>[Training]</c> defaults, which command-line options override.</param>
+/// <param name="CreateNetwork">A new network, initialised as the reference initialises it.</param>
+/// <param name="CreateDiffusion">The diffusion process for a respacing (null: the declared default).</param>
+public sealed record ModelDefinition(
+    string Name,
+    IReadOnlyList<string> Summary,
+    int ImageSize,
+    int Channels,
+    int NumClasses,
+    long ParameterCount,
+    TrainingDefaults Training,
+    Func<nn.Module> CreateNetwork,
+    Func<string?, GaussianDiffusion> CreateDiffusion)
+{
+    /// <summary>Whether the network takes class labels.</summary>
+    public bool ClassConditional => NumClasses > 0;
+}
+
+/// <summary>The values of a model's <c>[Training]</c> attribute (see <c>TrainingAttribute</c> for each one's meaning).</summary>
+public sealed record TrainingDefaults(
+    double Lr,
+    int BatchSize,
+    int Microbatch,
+    IReadOnlyList<double> EmaRates,
+    ScheduleSampler ScheduleSampler,
+    double WeightDecay,
+    int LrAnnealSteps,
+    int LogInterval,
+    int SaveInterval);
