@@ -15,14 +15,30 @@ public static class CommandLineHost
     {
         var root = new RootCommand($"{model.Name}: Improved DDPM (Nichol & Dhariwal 2021), compiled from its attributes.");
         root.Subcommands.Add(InfoCommand(model));
-        return root.Parse(args).Invoke();
+        root.Subcommands.Add(SampleCommand(model));
+        root.Subcommands.Add(MergeCommand());
+        return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+    }
+
+    /// <summary>Runs a command body, turning the errors bad input causes into one red line naming the culprit and exit code 1.</summary>
+    static int Guarded(Func<int> body)
+    {
+        try
+        {
+            return body();
+        }
+        catch (Exception error) when (error is ArgumentException or IOException or CheckpointMismatchException or UnauthorizedAccessException)
+        {
+            AnsiConsole.Console.MarkupLine($"[red]error:[/] {Markup.Escape(error.Message)}");
+            return 1;
+        }
     }
 
     static Command InfoCommand(ModelDefinition model)
     {
         var respacing = new Option<string?>("--timestep-respacing") { Description = "Show the process respaced like this (\"250\", \"ddim50\"); default: the declared one." };
         var command = new Command("info", "Print the configuration, the parameter count and a summary of the noise schedule.") { respacing };
-        command.SetAction(result =>
+        command.SetAction(result => Guarded(() =>
         {
             var diffusion = model.CreateDiffusion(result.GetValue(respacing));
             var console = AnsiConsole.Console;
@@ -39,9 +55,73 @@ public static class CommandLineHost
             console.WriteLine($"{n} sampling steps of {diffusion.OriginalNumTimesteps}; {diffusion.MeanType} prediction, {diffusion.VarType} variance, {diffusion.LossType} loss.");
             console.WriteLine($"Parameters: {model.ParameterCount.ToString("N0", CultureInfo.InvariantCulture)}");
             return 0;
-        });
+        }));
         return command;
     }
+
+    static Command SampleCommand(ModelDefinition model)
+    {
+        var modelPath = new Option<string>("--model-path") { Description = "Weights to sample with: a checkpoint of ours or the reference's .pt (model or EMA), or .safetensors.", Required = true };
+        var numSamples = new Option<int>("--num-samples") { Description = "How many images to make.", DefaultValueFactory = _ => 10000 };
+        var batchSize = new Option<int>("--batch-size") { Description = "Images per batch.", DefaultValueFactory = _ => 16 };
+        var respacing = new Option<string?>("--timestep-respacing") { Description = "Sampling steps: \"250\", \"10,15,20\" or \"ddim50\"; default: the declared respacing (all steps if none)." };
+        var useDdim = new Option<bool>("--use-ddim") { Description = "DDIM instead of ancestral sampling." };
+        var eta = new Option<double>("--eta") { Description = "DDIM's eta: 0 is deterministic, 1 matches ancestral sampling's variance.", DefaultValueFactory = _ => 0.0 };
+        var clip = new Option<bool>("--clip-denoised") { Description = "Clip each predicted x_0 to [-1, 1].", DefaultValueFactory = _ => true };
+        var classLabel = new Option<int?>("--class") { Description = "Class-conditional models: sample this class only (default: random classes)." };
+        var seed = new Option<long>("--seed") { Description = "Seed of the noise; batch b is seeded by (seed, b) alone.", DefaultValueFactory = _ => 0 };
+        var shard = new Option<int>("--shard") { Description = "Make only this part of the batches (0-based); merge the parts with `merge`.", DefaultValueFactory = _ => 0 };
+        var numShards = new Option<int>("--num-shards") { Description = "Into how many disjoint parts the batches are split.", DefaultValueFactory = _ => 1 };
+        var output = new Option<string?>("--output") { Description = "Output path without extension: writes O.npz (arr_0 NHWC uint8, arr_1 labels) and O.png. Default: samples_NxHxWxC in the current folder." };
+        var device = DeviceOption();
+        var command = new Command("sample", "Draw images from a trained model (the reference's image_sample.py).")
+        {
+            modelPath, numSamples, batchSize, respacing, useDdim, eta, clip, classLabel, seed, shard, numShards, output, device,
+        };
+        command.SetAction(result => Guarded(() =>
+        {
+            var options = new SampleOptions(result.GetValue(modelPath)!, result.GetValue(numSamples), result.GetValue(batchSize),
+                result.GetValue(respacing), result.GetValue(useDdim), result.GetValue(eta), result.GetValue(clip), result.GetValue(classLabel),
+                result.GetValue(seed), result.GetValue(shard), result.GetValue(numShards), result.GetValue(device)!);
+            SampleSet samples = null!;
+            AnsiConsole.Progress().Start(context =>
+            {
+                var task = context.AddTask($"sampling {options.NumSamples} with {Path.GetFileName(options.ModelPath)}");
+                samples = ImageSampling.Run(model, options, new Progress<(int Done, int Total)>(p =>
+                {
+                    task.MaxValue = p.Total;
+                    task.Value = p.Done;
+                }));
+            });
+            var name = result.GetValue(output) ?? $"samples_{samples.Count}x{samples.Height}x{samples.Width}x{samples.Channels}" +
+                (options.NumShards > 1 ? $"_shard{options.Shard}of{options.NumShards}" : "");
+            var (npz, png) = samples.Save(name);
+            AnsiConsole.Console.WriteLine($"wrote {samples.Count} samples to {npz} and {png}");
+            return 0;
+        }));
+        return command;
+    }
+
+    static Command MergeCommand()
+    {
+        var parts = new Argument<string[]>("parts") { Description = "The .npz files of the shards, in shard order.", Arity = ArgumentArity.OneOrMore };
+        var output = new Option<string>("--output") { Description = "Output path without extension: writes O.npz and O.png.", Required = true };
+        var command = new Command("merge", "Concatenate the .npz outputs of `sample --shard i --num-shards n` runs.") { parts, output };
+        command.SetAction(result => Guarded(() =>
+        {
+            var merged = SampleSet.Concatenate([.. result.GetValue(parts)!.Select(SampleSet.Load)]);
+            var (npz, png) = merged.Save(result.GetValue(output)!);
+            AnsiConsole.Console.WriteLine($"wrote {merged.Count} samples to {npz} and {png}");
+            return 0;
+        }));
+        return command;
+    }
+
+    static Option<string> DeviceOption() => new("--device")
+    {
+        Description = "Where to run: cpu, or cuda / cuda:N with a CUDA build of TorchSharp.",
+        DefaultValueFactory = _ => "cpu",
+    };
 
     static string Text(double value) => value.ToString("G6", CultureInfo.InvariantCulture);
 

@@ -26,6 +26,9 @@ public sealed class SeededNoiseSource : INoiseSource, IDisposable
 
     public Tensor Next(long[] shape) => randn(shape, dtype: ScalarType.Float32, device: device, generator: generator);
 
+    /// <summary>The underlying generator, for other draws that must follow the same seed (e.g. random class labels).</summary>
+    public Generator Generator => generator;
+
     public void Dispose() => generator.Dispose();
 }
 

@@ -1,0 +1,141 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace ImprovedDdpm;
+
+/// <summary>What <c>sample</c> does (the reference's <c>image_sample.py</c>), as options.</summary>
+/// <param name="ModelPath">Weights to load: ours or the reference's <c>.pt</c>, EMA or not, or <c>.safetensors</c>.</param>
+/// <param name="Respacing">Null: the model's declared respacing.</param>
+/// <param name="ClassLabel">Class-conditional models: every sample of this class; null draws classes at random.</param>
+/// <param name="Shard">Which of <paramref name="NumShards"/> disjoint parts of the batches this run makes.</param>
+public sealed record SampleOptions(
+    string ModelPath,
+    int NumSamples = 10000,
+    int BatchSize = 16,
+    string? Respacing = null,
+    bool UseDdim = false,
+    double Eta = 0.0,
+    bool ClipDenoised = true,
+    int? ClassLabel = null,
+    long Seed = 0,
+    int Shard = 0,
+    int NumShards = 1,
+    string Device = "cpu");
+
+/// <summary>Samples as uint8 NHWC, with their labels for class-conditional models.</summary>
+public sealed record SampleSet(byte[] Pixels, int Count, int Height, int Width, int Channels, long[]? Labels)
+{
+    /// <summary>Writes <c>{output}.npz</c> (<c>arr_0</c> images, <c>arr_1</c> labels, as the reference) and <c>{output}.png</c>.</summary>
+    public (string Npz, string Png) Save(string output)
+    {
+        if (output.EndsWith(".npz", StringComparison.OrdinalIgnoreCase)) output = output[..^4];
+        var directory = Path.GetDirectoryName(Path.GetFullPath(output))!;
+        Directory.CreateDirectory(directory);
+        var arrays = new List<(string, NpyArray)> { ("arr_0", NpyArray.FromBytes(Pixels, Count, Height, Width, Channels)) };
+        if (Labels is not null) arrays.Add(("arr_1", NpyArray.FromInt64(Labels)));
+        Npz.Write(output + ".npz", arrays);
+        ImageGrid.SavePng(output + ".png", Pixels, Count, Height, Width, Channels);
+        return (output + ".npz", output + ".png");
+    }
+
+    /// <summary>Reads a set written by <see cref="Save"/> (or by the reference's sampler).</summary>
+    public static SampleSet Load(string npzPath)
+    {
+        var arrays = Npz.Read(npzPath);
+        if (!arrays.TryGetValue("arr_0", out var images))
+            throw new InvalidDataException($"{npzPath} has no arr_0 (the samples); it holds {string.Join(", ", arrays.Keys)}");
+        if (images.Dtype != "|u1" || images.Shape.Length != 4)
+            throw new InvalidDataException($"{npzPath}: arr_0 must be NHWC uint8; it is {images.Dtype} [{string.Join(", ", images.Shape)}]");
+        var labels = arrays.TryGetValue("arr_1", out var y) ? y.ToInt64() : null;
+        return new SampleSet(images.Data, (int)images.Shape[0], (int)images.Shape[1], (int)images.Shape[2], (int)images.Shape[3], labels);
+    }
+
+    /// <summary>Shards in order, concatenated: the merge of <c>sample --shard i --num-shards n</c> runs.</summary>
+    public static SampleSet Concatenate(IReadOnlyList<SampleSet> parts)
+    {
+        if (parts.Count == 0) throw new ArgumentException("nothing to merge", nameof(parts));
+        var first = parts[0];
+        foreach (var part in parts.Where(p => (p.Height, p.Width, p.Channels) != (first.Height, first.Width, first.Channels) || (p.Labels is null) != (first.Labels is null)))
+            throw new ArgumentException($"cannot merge {part.Height}x{part.Width}x{part.Channels} samples with {first.Height}x{first.Width}x{first.Channels} ones, or labelled with unlabelled");
+        return new SampleSet([.. parts.SelectMany(p => p.Pixels)], parts.Sum(p => p.Count), first.Height, first.Width, first.Channels,
+            first.Labels is null ? null : [.. parts.SelectMany(p => p.Labels!)]);
+    }
+}
+
+/// <summary>
+/// Draws samples from a trained model as the reference's <c>image_sample.py</c> does: batches from pure noise through
+/// the (respaced) reverse process, ancestral or DDIM, mapped to uint8 by <c>((x + 1) · 127.5).clamp(0, 255)</c>.
+/// Batch b's noise (and random labels) come from a generator seeded by the seed and b alone, so shards of the batches
+/// made by different processes concatenate to exactly what one process makes.
+/// </summary>
+public static class ImageSampling
+{
+    /// <summary>The batches shard <paramref name="shard"/> of <paramref name="shards"/> makes: a contiguous range.</summary>
+    public static (int First, int Count) ShardBatches(int numSamples, int batchSize, int shard, int shards)
+    {
+        var batches = (numSamples + batchSize - 1) / batchSize;
+        var first = (int)((long)batches * shard / shards);
+        var end = (int)((long)batches * (shard + 1) / shards);
+        return (first, end - first);
+    }
+
+    /// <param name="progress">Told the number of reverse steps done so far over all of this shard's batches.</param>
+    public static SampleSet Run(ModelDefinition model, SampleOptions options, IProgress<(int Done, int Total)>? progress = null)
+    {
+        Validate(model, options);
+        var device = new Device(options.Device);
+        var diffusion = model.CreateDiffusion(options.Respacing);
+        using var network = model.CreateNetwork();
+        Checkpoint.LoadStateDict(network, options.ModelPath);
+        network.to(device);
+        network.eval();
+
+        var (firstBatch, batchCount) = ShardBatches(options.NumSamples, options.BatchSize, options.Shard, options.NumShards);
+        var size = model.ImageSize;
+        var perImage = size * size * model.Channels;
+        var pixels = new List<byte>();
+        var labels = model.ClassConditional ? new List<long>() : null;
+        var total = batchCount * diffusion.NumTimesteps;
+        for (var b = 0; b < batchCount; b++)
+        {
+            var batch = firstBatch + b;
+            var count = Math.Min(options.BatchSize, options.NumSamples - (batch * options.BatchSize));
+            using var scope = NewDisposeScope();
+            using var noise = new SeededNoiseSource(unchecked((options.Seed * 1_000_003L) + batch), device);
+            Tensor? y = null;
+            if (model.ClassConditional)
+            {
+                y = options.ClassLabel is { } label
+                    ? full(count, (long)label, ScalarType.Int64, device)
+                    : randint(model.NumClasses, [count], ScalarType.Int64, device, generator: noise.Generator);
+                labels!.AddRange(y.cpu().data<long>().ToArray());
+            }
+            var done = b * diffusion.NumTimesteps;
+            var steps = new Progress<int>(step => progress?.Report((done + step, total)));
+            var shape = new long[] { count, model.Channels, size, size };
+            var dnet = (IDiffusionNetwork)network;
+            var x = options.UseDdim
+                ? diffusion.DdimSampleLoop(dnet, shape, noise, options.Eta, options.ClipDenoised, y, steps)
+                : diffusion.PSampleLoop(dnet, shape, noise, options.ClipDenoised, y, steps);
+            var images = ((x + 1) * 127.5).clamp(0, 255).to(ScalarType.Byte).permute(0, 2, 3, 1).contiguous().cpu();
+            pixels.AddRange(images.data<byte>().ToArray());
+            progress?.Report((done + diffusion.NumTimesteps, total));
+        }
+        return new SampleSet([.. pixels], pixels.Count / perImage, size, size, model.Channels, labels?.ToArray());
+    }
+
+    static void Validate(ModelDefinition model, SampleOptions options)
+    {
+        if (options.NumSamples < 1) throw new ArgumentException($"--num-samples must be at least 1; got {options.NumSamples}");
+        if (options.BatchSize < 1) throw new ArgumentException($"--batch-size must be at least 1; got {options.BatchSize}");
+        if (options.NumShards < 1 || options.Shard < 0 || options.Shard >= options.NumShards)
+            throw new ArgumentException($"--shard must be in [0, --num-shards); got shard {options.Shard} of {options.NumShards}");
+        if (options.ClassLabel is { } label)
+        {
+            if (!model.ClassConditional) throw new ArgumentException($"--class was given but {model.Name} is not class-conditional");
+            if (label < 0 || label >= model.NumClasses)
+                throw new ArgumentException($"--class {label} is out of range: {model.Name} has classes 0 to {model.NumClasses - 1}");
+        }
+        if (!(options.Eta >= 0)) throw new ArgumentException($"--eta must be 0 or more; got {options.Eta}");
+    }
+}
