@@ -53,7 +53,11 @@ public static class CommandLineHost
             }
             console.Write(table);
             console.WriteLine($"{n} sampling steps of {diffusion.OriginalNumTimesteps}; {diffusion.MeanType} prediction, {diffusion.VarType} variance, {diffusion.LossType} loss.");
-            console.WriteLine($"Parameters: {model.ParameterCount.ToString("N0", CultureInfo.InvariantCulture)}");
+            // Built, not just counted at compile time: this also proves TorchSharp's native library loads here.
+            using var network = model.CreateNetwork();
+            var built = network.parameters().Sum(p => p.numel());
+            console.WriteLine($"Parameters: {built.ToString("N0", CultureInfo.InvariantCulture)}" +
+                (built == model.ParameterCount ? "" : $" (the compile-time count was {model.ParameterCount.ToString("N0", CultureInfo.InvariantCulture)})"));
             return 0;
         }));
         return command;
