@@ -22,14 +22,7 @@ public sealed class GeneratedModelTests
     {
         var tensors = ReferenceFixtures.Tensors(ForwardFixture);
         using var scope = NewDisposeScope();
-        using nn.Module model = network switch
-        {
-            "tiny_unet_sigma" => TinySigma.CreateNetwork(),
-            "tiny_unet_fixed" => TinyFixed.CreateNetwork(),
-            _ => TinyCond.CreateNetwork(),
-        };
-        Checkpoint.LoadStateDict(model, ReferenceFixtures.PathOf(network + extension));
-        model.eval();
+        using var model = TinyFixtureNetworks.Load(network, extension);
         using var _ = no_grad();
         var labels = network == "tiny_unet_cond" ? tensors["y"].ToTorch() : null;
         var actual = ((IDiffusionNetwork)model).forward(tensors["x"].ToTorch(), tensors["timesteps"].ToTorch(), labels);

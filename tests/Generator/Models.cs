@@ -35,3 +35,8 @@ public partial class ImageNet64CondStructure;
 [Diffusion(Steps = 1000, LearnSigma = true)]
 [UNet(ImageSize = 32, Channels = 128, ResBlocks = 3, HeadsUpsample = 1, ScaleShiftNorm = false)]
 public partial class Cifar10NoScaleShiftStructure;
+
+// TinySigma with dropout 0.5, for the train/eval switch.
+[Diffusion(Steps = 10, Schedule = NoiseSchedule.Cosine, LearnSigma = true)]
+[UNet(ImageSize = 8, Channels = 32, ResBlocks = 1, ChannelMult = "1,2", AttentionResolutions = "4", Heads = 2, Dropout = 0.5)]
+public partial class TinyDropout;

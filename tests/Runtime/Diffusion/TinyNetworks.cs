@@ -2,7 +2,7 @@ using ImprovedDdpm.Tests.Support;
 
 namespace ImprovedDdpm.Tests.Runtime.Diffusion;
 
-/// <summary>The tiny reference U-Nets with the fixture weights, loaded once and shared by the diffusion tests.</summary>
+/// <summary>The tiny U-Nets with the reference's fixture weights, loaded once and shared by the diffusion tests.</summary>
 static class TinyNetworks
 {
     static readonly Lazy<IDiffusionNetwork> SigmaNetwork = new(() => Load("tiny_unet_sigma"));
@@ -22,6 +22,6 @@ static class TinyNetworks
     {
         // Dispose scopes are per thread: loading on a thread of its own keeps the weights out of whatever scope the
         // first test to ask happens to be in.
-        return Task.Run(() => ReferenceUNet.LoadTinyFixture(name)).Result;
+        return Task.Run(() => (IDiffusionNetwork)TinyFixtureNetworks.Load(name)).Result;
     }
 }

@@ -17,7 +17,7 @@ public sealed class CheckpointTests(ITestOutputHelper output) : IDisposable
     public void A_missing_key_is_refused_by_name_and_nothing_is_loaded()
     {
         var path = ReferenceFixtures.PathOf("tiny_unet_sigma.safetensors");
-        using var network = ReferenceUNet.Tiny(6, numClasses: 10);
+        using var network = Generator.TinyCond.CreateNetwork();
         var before = Tolerance.ToDoubles(network.time_embed.parameters().First());
 
         var error = Assert.Throws<CheckpointMismatchException>(() => Checkpoint.LoadStateDict(network, path));
@@ -34,7 +34,7 @@ public sealed class CheckpointTests(ITestOutputHelper output) : IDisposable
     public void An_unexpected_key_is_refused_by_name()
     {
         var path = ReferenceFixtures.PathOf("tiny_unet_cond.pt");
-        using var network = ReferenceUNet.Tiny(6);
+        using var network = Generator.TinySigma.CreateNetwork();
 
         var error = Assert.Throws<CheckpointMismatchException>(() => Checkpoint.LoadStateDict(network, path));
         output.WriteLine(error.Message);
@@ -48,7 +48,7 @@ public sealed class CheckpointTests(ITestOutputHelper output) : IDisposable
     public void A_wrong_shape_is_refused_with_both_shapes()
     {
         var path = ReferenceFixtures.PathOf("tiny_unet_fixed.safetensors");
-        using var network = ReferenceUNet.Tiny(6);
+        using var network = Generator.TinySigma.CreateNetwork();
 
         var error = Assert.Throws<CheckpointMismatchException>(() => Checkpoint.LoadStateDict(network, path));
         output.WriteLine(error.Message);
@@ -66,7 +66,7 @@ public sealed class CheckpointTests(ITestOutputHelper output) : IDisposable
         var bytes = File.ReadAllBytes(ReferenceFixtures.PathOf(fixture));
         var path = Path.Combine(folder.FullName, fixture);
         File.WriteAllBytes(path, bytes[..(bytes.Length / 2)]);
-        using var network = ReferenceUNet.Tiny(6);
+        using var network = Generator.TinySigma.CreateNetwork();
 
         var error = Assert.Throws<InvalidDataException>(() => Checkpoint.LoadStateDict(network, path));
         output.WriteLine(error.Message);
@@ -82,7 +82,7 @@ public sealed class CheckpointTests(ITestOutputHelper output) : IDisposable
     {
         var path = Path.Combine(folder.FullName, name);
         File.WriteAllText(path, "these are not the weights you are looking for");
-        using var network = ReferenceUNet.Tiny(6);
+        using var network = Generator.TinySigma.CreateNetwork();
 
         var error = Assert.Throws<InvalidDataException>(() => Checkpoint.LoadStateDict(network, path));
         output.WriteLine(error.Message);
@@ -94,7 +94,7 @@ public sealed class CheckpointTests(ITestOutputHelper output) : IDisposable
     public void A_missing_file_is_refused_by_name()
     {
         var path = Path.Combine(folder.FullName, "absent.pt");
-        using var network = ReferenceUNet.Tiny(6);
+        using var network = Generator.TinySigma.CreateNetwork();
 
         var error = Assert.Throws<FileNotFoundException>(() => Checkpoint.LoadStateDict(network, path));
         output.WriteLine(error.Message);
@@ -110,11 +110,11 @@ public sealed class CheckpointTests(ITestOutputHelper output) : IDisposable
         var inputs = ReferenceFixtures.Tensors("unet_forward.safetensors");
         var path = Path.Combine(folder.FullName, name);
         using var scope = NewDisposeScope();
-        using var original = ReferenceUNet.LoadTinyFixture("tiny_unet_sigma");
+        using var original = (Generator.TinySigma.Network)TinyFixtureNetworks.Load("tiny_unet_sigma");
         File.WriteAllText(path, "an older file that the save replaces");
 
         Checkpoint.SaveStateDict(original, path);
-        using var restored = ReferenceUNet.Tiny(6);
+        using var restored = Generator.TinySigma.CreateNetwork();
         Checkpoint.LoadStateDict(restored, path);
         restored.eval();
 
@@ -131,7 +131,7 @@ public sealed class CheckpointTests(ITestOutputHelper output) : IDisposable
         // No Python with torch here to run torch.load; check the layout torch.load reads and read it back independently.
         var path = Path.Combine(folder.FullName, "ema_0.9999_000100.pt");
         using var scope = NewDisposeScope();
-        using var network = ReferenceUNet.LoadTinyFixture("tiny_unet_cond");
+        using var network = (Generator.TinyCond.Network)TinyFixtureNetworks.Load("tiny_unet_cond");
 
         Checkpoint.SaveStateDict(network, path);
 
@@ -157,7 +157,7 @@ public sealed class CheckpointTests(ITestOutputHelper output) : IDisposable
     {
         var path = Path.Combine(folder.FullName, "model.safetensors");
         using var scope = NewDisposeScope();
-        using var network = ReferenceUNet.LoadTinyFixture("tiny_unet_sigma");
+        using var network = (Generator.TinySigma.Network)TinyFixtureNetworks.Load("tiny_unet_sigma");
 
         Checkpoint.SaveStateDict(network, path);
 

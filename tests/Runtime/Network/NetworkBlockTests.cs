@@ -38,7 +38,7 @@ public sealed class NetworkBlockTests
     public void A_fresh_network_outputs_zeros()
     {
         using var scope = NewDisposeScope();
-        using var network = ReferenceUNet.Tiny(6, numClasses: 10);
+        using var network = Generator.TinyCond.CreateNetwork();
 
         var output = network.forward(randn(2, 3, 8, 8), tensor(new[] { 3.5f, 999f }), tensor(new long[] { 1, 7 }));
 
@@ -51,9 +51,7 @@ public sealed class NetworkBlockTests
     {
         var inputs = ReferenceFixtures.Tensors("unet_forward.safetensors");
         using var scope = NewDisposeScope();
-        using var network = new ReferenceUNet(
-            inChannels: 3, modelChannels: 32, outChannels: 6, numResBlocks: 1, attentionResolutions: [2], dropout: 0.5,
-            channelMult: [1, 2], numHeads: 2, useScaleShiftNorm: true);
+        using var network = Generator.TinyDropout.CreateNetwork();
         Checkpoint.LoadStateDict(network, ReferenceFixtures.PathOf("tiny_unet_sigma.safetensors"));
         using var _ = no_grad();
         var x = inputs["x"].ToTorch();
@@ -70,8 +68,8 @@ public sealed class NetworkBlockTests
     public void A_network_built_inside_a_dispose_scope_outlives_it()
     {
         var inputs = ReferenceFixtures.Tensors("unet_forward.safetensors");
-        ReferenceUNet network;
-        using (NewDisposeScope()) network = ReferenceUNet.LoadTinyFixture("tiny_unet_sigma");
+        Generator.TinySigma.Network network;
+        using (NewDisposeScope()) network = (Generator.TinySigma.Network)TinyFixtureNetworks.Load("tiny_unet_sigma");
         using (network)
         using (var scope = NewDisposeScope())
         using (no_grad())

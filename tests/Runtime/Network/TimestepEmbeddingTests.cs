@@ -3,27 +3,10 @@ using static TorchSharp.torch;
 
 namespace ImprovedDdpm.Tests.Runtime.Network;
 
-/// <summary>The tiny reference networks, loaded from the fixture weights, reproduce the reference's forward outputs.</summary>
-public sealed class UNetForwardTests
+/// <summary>The timestep embedding of unet_forward.safetensors (the networks' outputs are GeneratedModelTests').</summary>
+public sealed class TimestepEmbeddingTests
 {
     const string Fixture = "unet_forward.safetensors";
-
-    [Theory]
-    [InlineData("tiny_unet_sigma", ".safetensors", "sigma_output")]
-    [InlineData("tiny_unet_fixed", ".safetensors", "fixed_output")]
-    [InlineData("tiny_unet_cond", ".safetensors", "cond_output")]
-    [InlineData("tiny_unet_sigma", ".pt", "sigma_output")]
-    [InlineData("tiny_unet_cond", ".pt", "cond_output")]
-    public void A_tiny_network_reproduces_the_reference_output(string network, string extension, string output)
-    {
-        var tensors = ReferenceFixtures.Tensors(Fixture);
-        using var scope = NewDisposeScope();
-        using var model = ReferenceUNet.LoadTinyFixture(network, extension);
-        using var _ = no_grad();
-        var labels = model.NumClasses is null ? null : tensors["y"].ToTorch();
-        var actual = model.forward(tensors["x"].ToTorch(), tensors["timesteps"].ToTorch(), labels);
-        ReferenceFixtures.ToleranceOf(Fixture).AssertClose(tensors[output], actual, $"{output} ({network}{extension})");
-    }
 
     [Theory]
     [InlineData(32)]
