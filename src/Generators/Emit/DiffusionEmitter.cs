@@ -11,10 +11,7 @@ internal static class DiffusionEmitter
     public static string Emit(ModelSpec spec)
     {
         var diffusion = spec.Diffusion;
-        var writer = new SourceWriter().Header(ModelSummary.Lines(spec), "ImprovedDdpm");
-        if (spec.Namespace is not null) writer.Line($"namespace {spec.Namespace};").Line();
-
-        writer.Open($"partial class {spec.ClassName}");
+        var writer = SourceWriter.ForModel(spec, "ImprovedDdpm");
         writer.Line("/// <summary>What the network predicts.</summary>");
         writer.Line($"public const ModelMeanType MeanType = ModelMeanType.{diffusion.MeanType};");
         writer.Line();

@@ -12,10 +12,7 @@ internal static class EntryPointsEmitter
     {
         var plan = spec.Network;
         var training = spec.Training;
-        var writer = new SourceWriter().Header(ModelSummary.Lines(spec), "ImprovedDdpm");
-        if (spec.Namespace is not null) writer.Line($"namespace {spec.Namespace};").Line();
-
-        writer.Open($"partial class {spec.ClassName}");
+        var writer = SourceWriter.ForModel(spec, "ImprovedDdpm");
         writer.Line("/// <summary>This model as the command-line host and the trainer see it.</summary>");
         writer.Line("public static ModelDefinition Definition { get; } = new(");
         writer.Indent();

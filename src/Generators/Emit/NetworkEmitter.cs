@@ -12,10 +12,7 @@ internal static class NetworkEmitter
     public static string Emit(ModelSpec spec)
     {
         var plan = spec.Network;
-        var writer = new SourceWriter().Header(ModelSummary.Lines(spec), "System", "System.Linq", "ImprovedDdpm", "TorchSharp.Modules", "static TorchSharp.torch");
-        if (spec.Namespace is not null) writer.Line($"namespace {spec.Namespace};").Line();
-
-        writer.Open($"partial class {spec.ClassName}");
+        var writer = SourceWriter.ForModel(spec, "System", "System.Linq", "ImprovedDdpm", "TorchSharp.Modules", "static TorchSharp.torch");
         writer.Line("/// <summary>A new network with the reference's initialisation (output layers start at zero).</summary>");
         writer.Line("public static Network CreateNetwork() => new();");
         writer.Line();

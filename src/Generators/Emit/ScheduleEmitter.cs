@@ -16,10 +16,7 @@ internal static class ScheduleEmitter
     {
         var diffusion = spec.Diffusion;
         var tables = new DiffusionTables(BetaSchedules.Create(diffusion.Schedule, diffusion.Steps));
-        var writer = new SourceWriter().Header(ModelSummary.Lines(spec), "System", "ImprovedDdpm");
-        if (spec.Namespace is not null) writer.Line($"namespace {spec.Namespace};").Line();
-
-        writer.Open($"partial class {spec.ClassName}");
+        var writer = SourceWriter.ForModel(spec, "System", "ImprovedDdpm");
         writer.Line("/// <summary>");
         writer.Line($"/// The {diffusion.Steps}-step {diffusion.Schedule.ToString().ToLowerInvariant()} schedule and every table the reference's <c>GaussianDiffusion</c>");
         writer.Line("/// derives from it, float64, indexed by t. Computed at compile time; each value is bit-exact.");

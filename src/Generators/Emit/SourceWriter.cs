@@ -54,6 +54,14 @@ internal sealed class SourceWriter
         return this;
     }
 
+    /// <summary>A file that adds to a model's partial class: header, usings, namespace, and the class opened.</summary>
+    public static SourceWriter ForModel(Model.ModelSpec spec, params string[] usings)
+    {
+        var writer = new SourceWriter().Header(ModelSummary.Lines(spec), usings);
+        if (spec.Namespace is not null) writer.Line($"namespace {spec.Namespace};").Line();
+        return writer.Open($"partial class {spec.ClassName}");
+    }
+
     public override string ToString() => text.ToString();
 }
 
