@@ -87,7 +87,7 @@ public static class ImageSampling
         var diffusion = model.CreateDiffusion(options.Respacing);
         using var network = model.CreateNetwork();
         Checkpoint.LoadStateDict(network, options.ModelPath);
-        network.to(device);
+        if (device.type != DeviceType.CPU) network.to(device); // already there on the CPU
         network.eval();
 
         var (firstBatch, batchCount) = ShardBatches(options.NumSamples, options.BatchSize, options.Shard, options.NumShards);
