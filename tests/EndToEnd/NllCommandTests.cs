@@ -3,7 +3,6 @@ using ImprovedDdpm.Tests.Generator;
 using ImprovedDdpm.Tests.Support;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
-using Spectre.Console;
 
 namespace ImprovedDdpm.Tests.EndToEnd;
 
@@ -75,18 +74,5 @@ public sealed class NllCommandTests : IDisposable
         Assert.Contains(missing, text, StringComparison.Ordinal);
     }
 
-    static (int Code, string Output) Run(params string[] args)
-    {
-        var writer = new StringWriter();
-        var previous = AnsiConsole.Console;
-        AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(writer), Interactive = InteractionSupport.No });
-        try
-        {
-            return (CommandLineHost.Run(TinySigma.Definition, args), writer.ToString());
-        }
-        finally
-        {
-            AnsiConsole.Console = previous;
-        }
-    }
+    static (int Code, string Output) Run(params string[] args) => ToolRunner.Run(TinySigma.Definition, args);
 }

@@ -2,7 +2,6 @@ using System.Text;
 using ImprovedDdpm.Tests.Generator;
 using ImprovedDdpm.Tests.Support;
 using SixLabors.ImageSharp;
-using Spectre.Console;
 
 namespace ImprovedDdpm.Tests.EndToEnd;
 
@@ -106,19 +105,5 @@ public sealed class SampleCommandTests : IDisposable
 
     SampleOptions Options() => new(weights, NumSamples: 5, BatchSize: 2, Respacing: "ddim5", UseDdim: true, Seed: 3);
 
-    /// <summary>Runs the tool in-process, capturing what it prints.</summary>
-    static (int Code, string Output) Run(params string[] args)
-    {
-        var writer = new StringWriter();
-        var previous = AnsiConsole.Console;
-        AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(writer), Interactive = InteractionSupport.No });
-        try
-        {
-            return (CommandLineHost.Run(TinyCond.Definition, args), writer.ToString());
-        }
-        finally
-        {
-            AnsiConsole.Console = previous;
-        }
-    }
+    static (int Code, string Output) Run(params string[] args) => ToolRunner.Run(TinyCond.Definition, args);
 }
