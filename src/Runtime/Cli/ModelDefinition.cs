@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace ImprovedDdpm;
@@ -29,6 +30,28 @@ public sealed record ModelDefinition(
 {
     /// <summary>Whether the network takes class labels.</summary>
     public bool ClassConditional => NumClasses > 0;
+
+    /// <summary>
+    /// A network with the weights of <paramref name="path"/> (ours or the reference's <c>.pt</c>, or <c>.safetensors</c>;
+    /// refused with the file and key named if it does not fit), on <paramref name="device"/>, in eval mode.
+    /// </summary>
+    public nn.Module LoadNetwork(string path, Device device)
+    {
+        var network = CreateNetwork();
+        try
+        {
+            Checkpoint.LoadStateDict(network, path);
+            // A freshly built network already lives on the CPU; only other devices need the move.
+            if (device.type != DeviceType.CPU) network.to(device);
+            network.eval();
+            return network;
+        }
+        catch
+        {
+            network.Dispose();
+            throw;
+        }
+    }
 }
 
 /// <summary>The values of a model's <c>[Training]</c> attribute (see <c>TrainingAttribute</c> for each one's meaning).</summary>

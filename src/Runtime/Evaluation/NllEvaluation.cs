@@ -1,5 +1,4 @@
 using System.Globalization;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace ImprovedDdpm;
@@ -45,10 +44,7 @@ public static class NllEvaluation
         data.CheckLabels(Math.Max(model.NumClasses, 1), options.DataPath);
         var device = new Device(options.Device);
         var diffusion = model.CreateDiffusion(options.Respacing ?? "");
-        using var network = model.CreateNetwork();
-        Checkpoint.LoadStateDict(network, options.ModelPath);
-        if (device.type != DeviceType.CPU) network.to(device); // already there on the CPU
-        network.eval();
+        using var network = model.LoadNetwork(options.ModelPath, device);
 
         var total = Math.Min(options.NumSamples ?? data.Count, data.Count);
         var steps = diffusion.NumTimesteps;

@@ -1,4 +1,3 @@
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace ImprovedDdpm;
@@ -85,10 +84,8 @@ public static class ImageSampling
         Validate(model, options);
         var device = new Device(options.Device);
         var diffusion = model.CreateDiffusion(options.Respacing);
-        using var network = model.CreateNetwork();
-        Checkpoint.LoadStateDict(network, options.ModelPath);
-        if (device.type != DeviceType.CPU) network.to(device); // already there on the CPU
-        network.eval();
+        using var network = model.LoadNetwork(options.ModelPath, device);
+        var denoiser = (IDiffusionNetwork)network;
 
         var (firstBatch, batchCount) = ShardBatches(options.NumSamples, options.BatchSize, options.Shard, options.NumShards);
         var size = model.ImageSize;
@@ -113,10 +110,9 @@ public static class ImageSampling
             var done = b * diffusion.NumTimesteps;
             var steps = new Progress<int>(step => progress?.Report((done + step, total)));
             var shape = new long[] { count, model.Channels, size, size };
-            var dnet = (IDiffusionNetwork)network;
             var x = options.UseDdim
-                ? diffusion.DdimSampleLoop(dnet, shape, noise, options.Eta, options.ClipDenoised, y, steps)
-                : diffusion.PSampleLoop(dnet, shape, noise, options.ClipDenoised, y, steps);
+                ? diffusion.DdimSampleLoop(denoiser, shape, noise, options.Eta, options.ClipDenoised, y, steps)
+                : diffusion.PSampleLoop(denoiser, shape, noise, options.ClipDenoised, y, steps);
             var images = ((x + 1) * 127.5).clamp(0, 255).to(ScalarType.Byte).permute(0, 2, 3, 1).contiguous().cpu();
             pixels.AddRange(images.data<byte>().ToArray());
             progress?.Report((done + diffusion.NumTimesteps, total));
