@@ -31,16 +31,25 @@ public static class Checkpoint
     public static void LoadStateDict(nn.Module module, string path)
     {
         ArgumentNullException.ThrowIfNull(module);
+        LoadStateDict(module.state_dict(), path);
+    }
+
+    /// <summary>
+    /// Loads a state dict into the tensors of <paramref name="target"/> (for example weights kept beside a network, as
+    /// an exponential moving average is), with the same strict matching as <see cref="LoadStateDict(nn.Module, string)"/>.
+    /// </summary>
+    public static void LoadStateDict(IReadOnlyDictionary<string, Tensor> target, string path)
+    {
+        ArgumentNullException.ThrowIfNull(target);
         ArgumentException.ThrowIfNullOrEmpty(path);
         var loaded = Read(path);
         try
         {
-            var expected = module.state_dict();
-            Match(expected, loaded, path);
+            Match(target, loaded, path);
             using (no_grad())
             {
-                foreach (var (key, target) in expected)
-                    target.copy_(loaded[key]);
+                foreach (var (key, tensor) in target)
+                    tensor.copy_(loaded[key]);
             }
         }
         finally
@@ -57,30 +66,26 @@ public static class Checkpoint
     public static void SaveStateDict(nn.Module module, string path)
     {
         ArgumentNullException.ThrowIfNull(module);
+        SaveStateDict(module.state_dict(), path);
+    }
+
+    /// <summary>
+    /// Writes a state dict given as keys and tensors, in the network's key order, as
+    /// <see cref="SaveStateDict(nn.Module, string)"/> does (for example a network's keys with moving-average weights).
+    /// </summary>
+    public static void SaveStateDict(IEnumerable<KeyValuePair<string, Tensor>> stateDict, string path)
+    {
+        ArgumentNullException.ThrowIfNull(stateDict);
         ArgumentException.ThrowIfNullOrEmpty(path);
-        var fullPath = Path.GetFullPath(path);
-        var folder = Path.GetDirectoryName(fullPath)!;
-        Directory.CreateDirectory(folder);
-        var temporary = Path.Combine(folder, $".{Path.GetFileName(fullPath)}.{Guid.NewGuid():N}.tmp");
-        try
+        AtomicFile.Write(path, stream =>
         {
-            using (var scope = NewDisposeScope())
-            {
-                var state = module.state_dict().ToDictionary(entry => entry.Key, entry => entry.Value.detach().cpu().contiguous());
-                using var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write);
-                if (IsSafetensors(fullPath))
-                    Safetensors.SaveStateDict(stream, state, leaveOpen: true);
-                else
-                    PyTorchPickler.PickleStateDict(stream, state, leaveOpen: true);
-                stream.Flush(flushToDisk: true);
-            }
-            File.Move(temporary, fullPath, overwrite: true);
-        }
-        catch
-        {
-            File.Delete(temporary);
-            throw;
-        }
+            using var scope = NewDisposeScope();
+            var state = stateDict.ToDictionary(entry => entry.Key, entry => entry.Value.detach().cpu().contiguous());
+            if (IsSafetensors(path))
+                Safetensors.SaveStateDict(stream, state, leaveOpen: true);
+            else
+                PyTorchPickler.PickleStateDict(stream, state, leaveOpen: true);
+        });
     }
 
     static bool IsSafetensors(string path) => Path.GetExtension(path).Equals(SafetensorsExtension, StringComparison.OrdinalIgnoreCase);
@@ -180,7 +185,7 @@ public static class Checkpoint
         }
     }
 
-    static void Match(Dictionary<string, Tensor> expected, Dictionary<string, Tensor> loaded, string path)
+    static void Match(IReadOnlyDictionary<string, Tensor> expected, Dictionary<string, Tensor> loaded, string path)
     {
         var missing = expected.Keys.Where(key => !loaded.ContainsKey(key)).ToList();
         var unexpected = loaded.Keys.Where(key => !expected.ContainsKey(key)).ToList();

@@ -122,6 +122,40 @@ public sealed class LossSecondMomentResampler : IScheduleSampler
         return weights;
     }
 
+    /// <summary>
+    /// The losses held for each timestep, oldest first (at most <see cref="HistoryPerTerm"/> each): what a resumed
+    /// run needs to draw timesteps as the uninterrupted run would.
+    /// </summary>
+    public double[][] History()
+    {
+        var result = new double[NumTimesteps][];
+        for (var t = 0; t < NumTimesteps; t++)
+        {
+            result[t] = new double[counts[t]];
+            for (var k = 0; k < counts[t]; k++) result[t][k] = history[t, k];
+        }
+        return result;
+    }
+
+    /// <summary>Replaces the held losses with <paramref name="losses"/> (as <see cref="History"/> returns them).</summary>
+    public void RestoreHistory(double[][] losses)
+    {
+        ArgumentNullException.ThrowIfNull(losses);
+        if (losses.Length != NumTimesteps)
+            throw new ArgumentException($"the history has {losses.Length} timesteps, this sampler {NumTimesteps}", nameof(losses));
+        for (var t = 0; t < NumTimesteps; t++)
+        {
+            if (losses[t].Length > HistoryPerTerm)
+                throw new ArgumentException($"timestep {t} holds {losses[t].Length} losses; this sampler keeps {HistoryPerTerm}", nameof(losses));
+        }
+        Array.Clear(history);
+        for (var t = 0; t < NumTimesteps; t++)
+        {
+            counts[t] = losses[t].Length;
+            for (var k = 0; k < counts[t]; k++) history[t, k] = losses[t][k];
+        }
+    }
+
     public void UpdateWithAllLosses(long[] timesteps, double[] losses)
     {
         if (timesteps.Length != losses.Length)

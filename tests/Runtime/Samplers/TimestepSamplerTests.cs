@@ -46,6 +46,24 @@ public sealed class TimestepSamplerTests
     }
 
     [Fact]
+    public void The_loss_history_round_trips_so_a_resumed_sampler_draws_the_same()
+    {
+        var sampler = new LossSecondMomentResampler(3, historyPerTerm: 2, uniformProb: 0.1);
+        sampler.UpdateWithAllLosses([0, 1, 2, 0, 1, 2, 2], [1, 2, 3, 4, 5, 6, 7]);
+        var history = sampler.History();
+        Assert.Equal([[1.0, 4], [2.0, 5], [6.0, 7]], history);
+
+        var restored = new LossSecondMomentResampler(3, historyPerTerm: 2, uniformProb: 0.1);
+        restored.RestoreHistory(history);
+        Assert.True(restored.WarmedUp);
+        Assert.Equal(sampler.Weights(), restored.Weights());
+        sampler.UpdateWithAllLosses([0], [9]);
+        restored.UpdateWithAllLosses([0], [9]);
+        Assert.Equal(sampler.History(), restored.History());
+        Assert.Throws<ArgumentException>(() => restored.RestoreHistory([[1.0, 2, 3], [], []]));
+    }
+
+    [Fact]
     public void Sampling_draws_heavy_steps_more_often_with_unbiasing_weights()
     {
         var sampler = new LossSecondMomentResampler(4, historyPerTerm: 1, uniformProb: 0);
