@@ -1,0 +1,330 @@
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace ImprovedDdpm;
+
+/// <summary>
+/// Trains a diffusion network as the reference's <c>TrainLoop</c> does: for every batch, per microbatch timesteps and
+/// importance weights from the schedule sampler, the diffusion's training losses, the sampler fed back, and the
+/// gradient of mean(loss·weights); then the gradient norm, the learning-rate anneal, an AdamW step and the moving
+/// averages. Progress goes to <c>progress.csv</c> in the run folder and to observers; checkpoints are saved every
+/// <see cref="TrainingOptions.SaveInterval"/> steps and on the way out.
+/// </summary>
+/// <remarks>
+/// <para>Microbatches: like the reference, the gradients of the per-microbatch <em>means</em> are summed, not
+/// averaged: with k microbatches the gradient is k times that of the whole batch's mean (AdamW is nearly invariant
+/// to that scale, the gradient norm is not).</para>
+/// <para>Randomness: each step's timesteps, noise and global generator (dropout) are drawn from generators seeded by
+/// (<see cref="Seed"/>, step), so a run resumed from a checkpoint takes exactly the steps the uninterrupted run would
+/// have, given the same data in the same order. The global TorchSharp generator is reseeded every step.</para>
+/// <para>Memory: each step runs in its own dispose scope; nothing but the weights, moments and averages outlives it.</para>
+/// </remarks>
+public sealed class TrainLoop : IDisposable
+{
+    /// <summary>The file in the run folder that receives a row every logging interval.</summary>
+    public const string ProgressFileName = "progress.csv";
+
+    const ulong TimestepStream = 1, NoiseStream = 2, GlobalStream = 3;
+
+    readonly nn.Module module;
+    readonly IDiffusionNetwork network;
+    readonly GaussianDiffusion diffusion;
+    readonly Func<long, IEnumerator<TrainingBatch>> openData;
+    readonly IReadOnlyList<ITrainingObserver> observers;
+    readonly AdamW optimizer;
+    readonly List<ExponentialMovingAverage> averages;
+    readonly IScheduleSampler sampler;
+    readonly TrainingLogAccumulator log = new();
+    readonly CsvProgressLog progress;
+    readonly Device device;
+    readonly IReadOnlyList<Parameter> parameters;
+    long lastSavedStep = -1;
+    double lr;
+
+    /// <param name="network">The network to train: a TorchSharp module that implements <see cref="IDiffusionNetwork"/>.
+    /// Its weights are the starting point unless <see cref="Resume"/> loads a checkpoint.</param>
+    /// <param name="runDirectory">Where checkpoints and <c>progress.csv</c> go (the reference's log dir).</param>
+    /// <param name="openData">Opens the batches in their fixed order, skipping the given number already consumed.</param>
+    public TrainLoop(nn.Module network, GaussianDiffusion diffusion, TrainingOptions options, string runDirectory,
+        Func<long, IEnumerator<TrainingBatch>> openData, IEnumerable<ITrainingObserver>? observers = null)
+    {
+        ArgumentNullException.ThrowIfNull(network);
+        ArgumentNullException.ThrowIfNull(diffusion);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentException.ThrowIfNullOrEmpty(runDirectory);
+        ArgumentNullException.ThrowIfNull(openData);
+        this.network = network as IDiffusionNetwork
+            ?? throw new ArgumentException($"{network.GetType().Name} does not implement {nameof(IDiffusionNetwork)}", nameof(network));
+        options.Validate();
+        module = network;
+        this.diffusion = diffusion;
+        Options = options;
+        RunDirectory = Path.GetFullPath(runDirectory);
+        this.openData = openData;
+        this.observers = observers?.ToList() ?? [];
+        Seed = options.Seed;
+        parameters = network.parameters().ToList();
+        if (parameters.Count == 0) throw new ArgumentException("the network has no parameters to train", nameof(network));
+        device = parameters[0].device;
+        lr = options.Lr;
+
+        // PyTorch's AdamW defaults, spelled out: the reference passes only lr and weight_decay.
+        optimizer = optim.AdamW(parameters, lr: options.Lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: options.WeightDecay);
+        averages = options.EmaRates.Select(rate => new ExponentialMovingAverage(network, rate)).ToList();
+        sampler = ScheduleSamplers.Create(options.ScheduleSampler, diffusion.NumTimesteps);
+        progress = new CsvProgressLog(Path.Combine(RunDirectory, ProgressFileName));
+    }
+
+    public TrainingOptions Options { get; }
+
+    public string RunDirectory { get; }
+
+    /// <summary>Optimiser steps done in total (the step count of the next checkpoint).</summary>
+    public long Step { get; private set; }
+
+    /// <summary>Batches taken from the data in total (the argument <c>openData</c> receives).</summary>
+    public long BatchesConsumed { get; private set; }
+
+    /// <summary>The seed the run's draws derive from: the options' for a fresh run, the checkpoint's for a resumed one.</summary>
+    public long Seed { get; private set; }
+
+    /// <summary>The moving averages, one per rate of <see cref="TrainingOptions.EmaRates"/>.</summary>
+    public IReadOnlyList<ExponentialMovingAverage> Averages => averages;
+
+    public AdamW Optimizer => optimizer;
+
+    public IScheduleSampler Sampler => sampler;
+
+    /// <summary>The newest checkpoint this loop saved or resumed from.</summary>
+    public TrainingCheckpoint? LastCheckpoint { get; private set; }
+
+    /// <summary>
+    /// The reference's <c>_anneal_lr</c>: lr·(1 − step/annealSteps) for the step with that index, or lr when
+    /// <paramref name="annealSteps"/> is 0.
+    /// </summary>
+    public static double AnnealedLr(double lr, long annealSteps, long step) =>
+        annealSteps == 0 ? lr : lr * (1 - (double)step / annealSteps);
+
+    /// <summary>
+    /// Continues from the newest complete checkpoint in <paramref name="runDirectory"/> (default: this run's folder):
+    /// weights, optimizer moments, moving averages (restarted from the weights for a rate the checkpoint lacks, as the
+    /// reference does), sampler history, step, data position, seed and the log interval in progress. Rows of
+    /// <c>progress.csv</c> past the checkpoint are dropped. Returns false, changing nothing, if there is no checkpoint.
+    /// </summary>
+    public bool Resume(string? runDirectory = null)
+    {
+        var folder = Path.GetFullPath(runDirectory ?? RunDirectory);
+        var checkpoint = TrainingCheckpoint.FindLatest(folder);
+        if (checkpoint is null) return false;
+        var state = checkpoint.ReadState();
+
+        Checkpoint.LoadStateDict(module, checkpoint.ModelPath);
+        OptimizerCheckpoint.Load(optimizer, checkpoint.OptimizerPath);
+        foreach (var average in averages)
+        {
+            if (checkpoint.EmaPath(average.Rate) is { } path) average.Load(path);
+            else average.Reset();
+        }
+        if (sampler is LossSecondMomentResampler resampler)
+            resampler.RestoreHistory(state.SamplerHistory ?? Enumerable.Range(0, resampler.NumTimesteps).Select(_ => Array.Empty<double>()).ToArray());
+
+        Step = state.Step;
+        BatchesConsumed = state.BatchesConsumed;
+        Seed = state.Seed;
+        log.Restore(state.PendingLog);
+        progress.DropRowsFrom(Step);
+        LastCheckpoint = checkpoint;
+        lastSavedStep = checkpoint.Directory == RunDirectory ? Step : -1;
+        return true;
+    }
+
+    /// <summary>
+    /// Trains until <see cref="TrainingOptions.MaxSteps"/> steps are done in total, the learning rate is annealed to 0,
+    /// the data runs out or <paramref name="cancellationToken"/> is signalled (checked between steps); then saves a
+    /// checkpoint (unless the last step just did) and returns. Cancelling is not an error.
+    /// </summary>
+    /// <exception cref="TrainingDivergedException">A loss or the gradient norm was NaN or infinite; nothing of that
+    /// step was applied or saved.</exception>
+    public TrainingResult Run(CancellationToken cancellationToken = default)
+    {
+        module.train();
+        Notify(o => o.OnStarted(new TrainingStarted(RunDirectory, Step, LastCheckpoint, parameters.Sum(p => p.numel()), Options)));
+        TrainingStopReason reason;
+        using (var data = openData(BatchesConsumed))
+        {
+            while (true)
+            {
+                if (StopReason(cancellationToken) is { } stop)
+                {
+                    reason = stop;
+                    break;
+                }
+                if (!data.MoveNext())
+                {
+                    reason = TrainingStopReason.DataExhausted;
+                    break;
+                }
+                using (var batch = data.Current) TakeStep(batch);
+                if (Step % Options.LogInterval == 0) WriteLogRow();
+                if (Step % Options.SaveInterval == 0) Save();
+            }
+        }
+        log.Pause();
+        // A partial interval is logged at a natural end; a cancelled run keeps it in the checkpoint to finish on resume.
+        if (reason != TrainingStopReason.Cancelled && !log.IsEmpty && Step > 0) WriteLogRow();
+        var checkpoint = lastSavedStep == Step && LastCheckpoint is not null ? LastCheckpoint : Save();
+        return new TrainingResult(Step, reason, checkpoint);
+    }
+
+    TrainingStopReason? StopReason(CancellationToken cancellationToken)
+    {
+        if (cancellationToken.IsCancellationRequested) return TrainingStopReason.Cancelled;
+        if (Options.LrAnnealSteps > 0 && Step >= Options.LrAnnealSteps) return TrainingStopReason.Annealed;
+        if (Options.MaxSteps is { } max && Step >= max) return TrainingStopReason.MaxSteps;
+        return null;
+    }
+
+    void TakeStep(TrainingBatch batch)
+    {
+        var step = Step;
+        using var scope = NewDisposeScope();
+        var images = batch.Images.to(device);
+        var labels = batch.Labels?.to(device);
+        var batchSize = images.shape[0];
+        if (batchSize != Options.BatchSize)
+            throw new InvalidDataException($"batch {BatchesConsumed} holds {batchSize} examples; the batch size is {Options.BatchSize} (drop incomplete batches, as the reference's loader does)");
+
+        using (random.manual_seed(StepSeed(step, GlobalStream))) { }
+        if (cuda.is_available()) cuda.manual_seed_all(StepSeed(step, GlobalStream));
+        var timestepRandom = new Random((int)(StepSeed(step, TimestepStream) & int.MaxValue));
+        using var noise = new SeededNoiseSource(StepSeed(step, NoiseStream), device);
+
+        optimizer.zero_grad();
+        var microbatch = Options.MicrobatchSize;
+        var lossSum = 0.0;
+        var microbatches = 0;
+        for (long start = 0; start < batchSize; start += microbatch)
+        {
+            using var microScope = NewDisposeScope();
+            var size = (int)Math.Min(microbatch, batchSize - start);
+            var x = images.narrow(0, start, size);
+            var y = labels?.narrow(0, start, size);
+            var drawn = sampler.Sample(size, timestepRandom);
+            var t = tensor(drawn.Timesteps, device: device);
+            var weights = tensor(drawn.Weights.Select(w => (float)w).ToArray(), device: device);
+            var losses = diffusion.TrainingLosses(network, x, t, noise.Next(x.shape), y);
+
+            var perExample = ToDoubles(losses.Loss);
+            foreach (var value in perExample)
+            {
+                if (!double.IsFinite(value)) throw new TrainingDivergedException(step, "loss", value, LastCheckpoint);
+            }
+            sampler.UpdateWithAllLosses(drawn.Timesteps, perExample);
+
+            var loss = (losses.Loss * weights).mean();
+            log.AddTerm("loss", ToDoubles(losses.Loss * weights), drawn.Timesteps, diffusion.NumTimesteps);
+            if (losses.Mse is { } mse) log.AddTerm("mse", ToDoubles(mse * weights), drawn.Timesteps, diffusion.NumTimesteps);
+            if (losses.Vb is { } vb) log.AddTerm("vb", ToDoubles(vb * weights), drawn.Timesteps, diffusion.NumTimesteps);
+            lossSum += loss.item<float>();
+            microbatches++;
+            loss.backward();
+        }
+
+        var gradNorm = GradNorm();
+        if (!double.IsFinite(gradNorm)) throw new TrainingDivergedException(step, "gradient norm", gradNorm, LastCheckpoint);
+        log.Add("grad_norm", gradNorm);
+
+        lr = AnnealedLr(Options.Lr, Options.LrAnnealSteps, step);
+        foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
+        optimizer.step();
+        foreach (var average in averages) average.Update();
+
+        Step = step + 1;
+        BatchesConsumed++;
+        log.AddSamples(batchSize);
+        var report = new TrainingStep(step, Step * Options.BatchSize, lossSum / microbatches, gradNorm, lr);
+        Notify(o => o.OnStep(report));
+    }
+
+    /// <summary>√(Σ grad²), summed per parameter in float32 and across parameters in float64, as the reference does.</summary>
+    double GradNorm()
+    {
+        using var gradients = no_grad();
+        using var scope = NewDisposeScope();
+        var sumOfSquares = 0.0;
+        foreach (var parameter in parameters)
+        {
+            if (parameter.grad is { } grad) sumOfSquares += grad.pow(2).sum().item<float>();
+        }
+        return Math.Sqrt(sumOfSquares);
+    }
+
+    void WriteLogRow()
+    {
+        var row = log.TakeRow(Step - 1, Step * Options.BatchSize, lr);
+        progress.Append(row);
+        Notify(o => o.OnLog(row));
+    }
+
+    /// <summary>
+    /// Saves a checkpoint of the current step into the run folder: the weights, each moving average and the optimizer
+    /// state under the reference's names, then the state file that completes it.
+    /// </summary>
+    public TrainingCheckpoint Save()
+    {
+        Directory.CreateDirectory(RunDirectory);
+        var modelFile = TrainingCheckpoint.ModelFileName(Step);
+        Checkpoint.SaveStateDict(module, Path.Combine(RunDirectory, modelFile));
+        var emaFiles = new List<TrainingState.EmaFile>();
+        foreach (var average in averages)
+        {
+            var file = ExponentialMovingAverage.FileName(average.Rate, Step);
+            average.Save(Path.Combine(RunDirectory, file));
+            emaFiles.Add(new TrainingState.EmaFile(average.Rate, file));
+        }
+        var optimizerFile = TrainingCheckpoint.OptimizerFileName(Step);
+        OptimizerCheckpoint.Save(optimizer, Path.Combine(RunDirectory, optimizerFile));
+
+        var state = new TrainingState
+        {
+            Step = Step,
+            BatchesConsumed = BatchesConsumed,
+            Seed = Seed,
+            Model = modelFile,
+            Optimizer = optimizerFile,
+            Ema = emaFiles,
+            ScheduleSampler = Options.ScheduleSampler,
+            SamplerHistory = (sampler as LossSecondMomentResampler)?.History(),
+            PendingLog = log.IsEmpty ? null : log.Snapshot(),
+        };
+        var checkpoint = TrainingCheckpoint.Write(RunDirectory, state);
+        LastCheckpoint = checkpoint;
+        lastSavedStep = Step;
+        Notify(o => o.OnCheckpointSaved(checkpoint));
+        return checkpoint;
+    }
+
+    /// <summary>A seed for one random stream of one step: SplitMix64 of (seed, step, stream), non-negative.</summary>
+    long StepSeed(long step, ulong stream) => (long)(Mix(Mix(Mix((ulong)Seed) ^ (ulong)step) ^ stream) >> 1);
+
+    static ulong Mix(ulong z)
+    {
+        z += 0x9E3779B97F4A7C15;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EB;
+        return z ^ (z >> 31);
+    }
+
+    static double[] ToDoubles(Tensor values) => values.detach().to(ScalarType.Float64).cpu().data<double>().ToArray();
+
+    void Notify(Action<ITrainingObserver> report)
+    {
+        foreach (var observer in observers) report(observer);
+    }
+
+    public void Dispose()
+    {
+        optimizer.Dispose();
+        foreach (var average in averages) average.Dispose();
+    }
+}

@@ -1,0 +1,137 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace ImprovedDdpm;
+
+/// <summary>One saved moving average: its rate and its file.</summary>
+public sealed record EmaCheckpoint(double Rate, string Path);
+
+/// <summary>
+/// A complete checkpoint of a training run, saved after <see cref="Step"/> optimiser steps. Its files are named as
+/// the reference names them — <c>model{step:06d}.pt</c>, <c>ema_{rate}_{step:06d}.pt</c>, <c>opt{step:06d}.pt</c>,
+/// PyTorch-readable — plus <c>state{step:06d}.json</c> with what exact resumption needs beyond the weights (the
+/// step, the data position, the seed, the loss-second-moment sampler's history, the log interval in progress). The
+/// state file is written last, atomically, and names the others: a checkpoint without it is incomplete and ignored,
+/// so a crash while saving leaves the previous checkpoint the newest loadable one.
+/// </summary>
+public sealed record TrainingCheckpoint(string Directory, long Step, string StatePath, string ModelPath, string OptimizerPath,
+    IReadOnlyList<EmaCheckpoint> Ema)
+{
+    const string StatePrefix = "state";
+    const int CurrentFormat = 1;
+
+    internal static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        WriteIndented = true,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        Converters = { new JsonStringEnumConverter() },
+    };
+
+    /// <summary>The reference's name for the weights after <paramref name="step"/> steps.</summary>
+    public static string ModelFileName(long step) => string.Create(CultureInfo.InvariantCulture, $"model{step:D6}.pt");
+
+    /// <summary>The reference's name for the optimizer state after <paramref name="step"/> steps.</summary>
+    public static string OptimizerFileName(long step) => string.Create(CultureInfo.InvariantCulture, $"opt{step:D6}.pt");
+
+    /// <summary>The name of the state file that completes the checkpoint after <paramref name="step"/> steps.</summary>
+    public static string StateFileName(long step) => string.Create(CultureInfo.InvariantCulture, $"{StatePrefix}{step:D6}.json");
+
+    /// <summary>
+    /// The complete checkpoint with the most steps in <paramref name="runDirectory"/>, or null if there is none: the
+    /// step is read from each state file (not from file names), and a state file whose files are missing, or which
+    /// cannot be read, is skipped.
+    /// </summary>
+    public static TrainingCheckpoint? FindLatest(string runDirectory)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(runDirectory);
+        if (!System.IO.Directory.Exists(runDirectory)) return null;
+        return System.IO.Directory.EnumerateFiles(runDirectory, StatePrefix + "*.json")
+            .Select(TryOpen)
+            .Where(checkpoint => checkpoint is not null && checkpoint.FilesExist())
+            .OrderByDescending(checkpoint => checkpoint!.Step)
+            .FirstOrDefault();
+    }
+
+    /// <summary>Reads the checkpoint a state file describes.</summary>
+    /// <exception cref="InvalidDataException">The file is not a training state this version reads.</exception>
+    public static TrainingCheckpoint Open(string statePath)
+    {
+        var state = ReadState(statePath);
+        var folder = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(statePath))!;
+        return new TrainingCheckpoint(folder, state.Step, System.IO.Path.GetFullPath(statePath),
+            System.IO.Path.Combine(folder, state.Model), System.IO.Path.Combine(folder, state.Optimizer),
+            state.Ema.Select(e => new EmaCheckpoint(e.Rate, System.IO.Path.Combine(folder, e.File))).ToList());
+    }
+
+    /// <summary>The saved average of <paramref name="rate"/>, if this checkpoint has one.</summary>
+    public string? EmaPath(double rate) => Ema.FirstOrDefault(e => e.Rate == rate)?.Path;
+
+    bool FilesExist() => File.Exists(ModelPath) && File.Exists(OptimizerPath) && Ema.All(e => File.Exists(e.Path));
+
+    static TrainingCheckpoint? TryOpen(string statePath)
+    {
+        try
+        {
+            return Open(statePath);
+        }
+        catch (InvalidDataException)
+        {
+            return null;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
+    internal TrainingState ReadState() => ReadState(StatePath);
+
+    static TrainingState ReadState(string statePath)
+    {
+        TrainingState? state;
+        try
+        {
+            state = JsonSerializer.Deserialize<TrainingState>(File.ReadAllText(statePath), Json);
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{statePath} is not a training state file ({e.Message})", e);
+        }
+        if (state is null || state.Format != CurrentFormat || state.Model is null || state.Optimizer is null || state.Ema is null)
+            throw new InvalidDataException($"{statePath} is not a training state file of format {CurrentFormat}.");
+        return state;
+    }
+
+    internal static TrainingCheckpoint Write(string runDirectory, TrainingState state)
+    {
+        var path = System.IO.Path.Combine(runDirectory, StateFileName(state.Step));
+        AtomicFile.WriteAllText(path, JsonSerializer.Serialize(state with { Format = CurrentFormat }, Json));
+        return Open(path);
+    }
+}
+
+/// <summary>The content of a <c>state*.json</c> file. File names are relative to its folder.</summary>
+sealed record TrainingState
+{
+    public int Format { get; init; }
+    public long Step { get; init; }
+    public long BatchesConsumed { get; init; }
+    public long Seed { get; init; }
+    public string Model { get; init; } = "";
+    public string Optimizer { get; init; } = "";
+    public List<EmaFile> Ema { get; init; } = [];
+    public ScheduleSampler ScheduleSampler { get; init; }
+
+    /// <summary>The loss-second-moment sampler's held losses per timestep, oldest first.</summary>
+    public double[][]? SamplerHistory { get; init; }
+
+    /// <summary>The sums and counts of the log interval in progress.</summary>
+    public Dictionary<string, LogSum>? PendingLog { get; init; }
+
+    public sealed record EmaFile(double Rate, string File);
+}
+
+/// <summary>A running sum of logged values.</summary>
+sealed record LogSum(double Sum, long Count);

@@ -1,0 +1,110 @@
+using System.Globalization;
+
+namespace ImprovedDdpm;
+
+/// <summary>
+/// The run-time settings of a training run (reference: the flags of <c>image_train.py</c> that reach
+/// <c>TrainLoop</c>), plus what the reference leaves to chance: <see cref="Seed"/> and <see cref="MaxSteps"/>.
+/// </summary>
+public sealed record TrainingOptions
+{
+    static readonly IReadOnlyList<double> DefaultEmaRates = [0.9999];
+
+    /// <summary>AdamW learning rate (<c>--lr</c>, default 1e-4); the peak of the linear anneal when annealing.</summary>
+    public double Lr { get; init; } = 1e-4;
+
+    /// <summary>Examples per optimiser step (<c>--batch_size</c>, default 1). Every batch from the data must have this size.</summary>
+    public int BatchSize { get; init; } = 1;
+
+    /// <summary>
+    /// Split each batch into microbatches of this size, accumulating gradients; −1 (or any value ≤ 0) uses the whole
+    /// batch at once (<c>--microbatch</c>, default −1).
+    /// </summary>
+    public int Microbatch { get; init; } = -1;
+
+    /// <summary>Rates of the exponential moving averages of the weights (<c>--ema_rate</c>, default 0.9999).</summary>
+    public IReadOnlyList<double> EmaRates { get; init; } = DefaultEmaRates;
+
+    /// <summary>AdamW's decoupled weight decay (<c>--weight_decay</c>, default 0).</summary>
+    public double WeightDecay { get; init; }
+
+    /// <summary>Anneal the learning rate linearly to 0 over this many steps, then stop; 0 disables (<c>--lr_anneal_steps</c>).</summary>
+    public long LrAnnealSteps { get; init; }
+
+    /// <summary>Steps between rows of the progress log, each averaged over its interval (<c>--log_interval</c>, default 10).</summary>
+    public int LogInterval { get; init; } = 10;
+
+    /// <summary>Steps between checkpoints (<c>--save_interval</c>, default 10000).</summary>
+    public int SaveInterval { get; init; } = 10000;
+
+    /// <summary>Stop (and save) once this many optimiser steps are done in total; null trains until cancelled or annealed.</summary>
+    public long? MaxSteps { get; init; }
+
+    /// <summary>
+    /// The seed every random draw of training derives from, per step: timesteps, noise and the global generator
+    /// (dropout). A resumed run draws exactly what the uninterrupted run would have.
+    /// </summary>
+    public long Seed { get; init; }
+
+    /// <summary>How training timesteps are drawn (<c>--schedule_sampler</c>, default uniform).</summary>
+    public ScheduleSampler ScheduleSampler { get; init; } = ScheduleSampler.Uniform;
+
+    /// <summary>The size of each microbatch: <see cref="Microbatch"/> if positive, else <see cref="BatchSize"/>.</summary>
+    public int MicrobatchSize => Microbatch > 0 ? Microbatch : BatchSize;
+
+    /// <summary>The options a <see cref="TrainingAttribute"/> declares, with <see cref="MaxSteps"/> and <see cref="Seed"/> unset.</summary>
+    public static TrainingOptions From(TrainingAttribute attribute)
+    {
+        ArgumentNullException.ThrowIfNull(attribute);
+        return new TrainingOptions
+        {
+            Lr = attribute.Lr,
+            BatchSize = attribute.BatchSize,
+            Microbatch = attribute.Microbatch,
+            EmaRates = ParseEmaRates(attribute.EmaRate),
+            WeightDecay = attribute.WeightDecay,
+            LrAnnealSteps = attribute.LrAnnealSteps,
+            LogInterval = attribute.LogInterval,
+            SaveInterval = attribute.SaveInterval,
+            ScheduleSampler = attribute.ScheduleSampler,
+        };
+    }
+
+    /// <summary>Parses the reference's comma-separated <c>--ema_rate</c> ("0.9999,0.99"); an empty string gives no average.</summary>
+    /// <exception cref="FormatException">An entry is not a number in [0, 1].</exception>
+    public static IReadOnlyList<double> ParseEmaRates(string rates)
+    {
+        ArgumentNullException.ThrowIfNull(rates);
+        if (string.IsNullOrWhiteSpace(rates)) return [];
+        var result = new List<double>();
+        foreach (var entry in rates.Split(','))
+        {
+            var text = entry.Trim();
+            if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var rate) || !(rate >= 0 && rate <= 1))
+                throw new FormatException($"EMA rate '{text}' in \"{rates}\" is not a number in [0, 1] (write e.g. \"0.9999,0.99\")");
+            result.Add(rate);
+        }
+        return result;
+    }
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first setting out of range.</summary>
+    public void Validate()
+    {
+        if (!(Lr >= 0) || double.IsInfinity(Lr)) Fail(nameof(Lr), Lr, "must be a finite number ≥ 0");
+        if (BatchSize <= 0) Fail(nameof(BatchSize), BatchSize, "must be positive");
+        if (EmaRates is null) throw new ArgumentException("EmaRates is null; use an empty list for no moving average");
+        foreach (var rate in EmaRates)
+        {
+            if (!(rate >= 0 && rate <= 1)) Fail(nameof(EmaRates), rate, "each rate must be in [0, 1]");
+        }
+        if (EmaRates.Distinct().Count() != EmaRates.Count) Fail(nameof(EmaRates), string.Join(",", EmaRates), "the rates must differ (each names its own file)");
+        if (!(WeightDecay >= 0) || double.IsInfinity(WeightDecay)) Fail(nameof(WeightDecay), WeightDecay, "must be a finite number ≥ 0");
+        if (LrAnnealSteps < 0) Fail(nameof(LrAnnealSteps), LrAnnealSteps, "must be ≥ 0 (0 disables annealing)");
+        if (LogInterval <= 0) Fail(nameof(LogInterval), LogInterval, "must be positive");
+        if (SaveInterval <= 0) Fail(nameof(SaveInterval), SaveInterval, "must be positive");
+        if (MaxSteps is < 0) Fail(nameof(MaxSteps), MaxSteps, "must be ≥ 0 (null trains until cancelled)");
+    }
+
+    static void Fail(string name, object? value, string rule) =>
+        throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"training option {name} = {value} {rule}"));
+}
