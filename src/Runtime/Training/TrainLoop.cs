@@ -17,12 +17,22 @@ namespace ImprovedDdpm;
 /// <para>Randomness: each step's timesteps, noise and global generator (dropout) are drawn from generators seeded by
 /// (<see cref="Seed"/>, step), so a run resumed from a checkpoint takes exactly the steps the uninterrupted run would
 /// have, given the same data in the same order. The global TorchSharp generator is reseeded every step.</para>
+/// <para>Non-finite gradients: libtorch 2.10's oneDNN convolution backward on CPU sometimes returns NaN in the input
+/// gradient when the output channel count is not a multiple of 16 (the U-Net's last convolution, 3 or 6 channels):
+/// about 2 in 1000 calls on this project's development machine, consistent with uninitialised padding in oneDNN's
+/// blocked layout. Only NaN/Inf results were ever observed, never finite wrong values. So a step whose losses are
+/// finite but whose gradient norm is not is recomputed from the same draws, up to
+/// <see cref="MaxGradientRecomputations"/> times, and <see cref="TrainingStep.Recomputations"/> reports it; a
+/// gradient that stays non-finite is a real divergence.</para>
 /// <para>Memory: each step runs in its own dispose scope; nothing but the weights, moments and averages outlives it.</para>
 /// </remarks>
 public sealed class TrainLoop : IDisposable
 {
     /// <summary>The file in the run folder that receives a row every logging interval.</summary>
     public const string ProgressFileName = "progress.csv";
+
+    /// <summary>How often a step whose losses are finite but whose gradient is not is recomputed before giving up.</summary>
+    public const int MaxGradientRecomputations = 3;
 
     const ulong TimestepStream = 1, NoiseStream = 2, GlobalStream = 3;
 
@@ -194,15 +204,54 @@ public sealed class TrainLoop : IDisposable
         if (batchSize != Options.BatchSize)
             throw new InvalidDataException($"batch {BatchesConsumed} holds {batchSize} examples; the batch size is {Options.BatchSize} (drop incomplete batches, as the reference's loader does)");
 
+        // A non-finite gradient from finite losses is recomputed from the same draws (see the remarks on the class).
+        var samplerHistory = sampler is LossSecondMomentResampler resampler ? resampler.History() : null;
+        var recomputations = 0;
+        ForwardBackwardResult pass;
+        double gradNorm;
+        while (true)
+        {
+            pass = ForwardBackward(step, images, labels);
+            gradNorm = GradNorm();
+            if (double.IsFinite(gradNorm)) break;
+            if (recomputations == MaxGradientRecomputations)
+                throw new TrainingDivergedException(step, "gradient norm", gradNorm, LastCheckpoint);
+            recomputations++;
+            if (samplerHistory is not null) ((LossSecondMomentResampler)sampler).RestoreHistory(samplerHistory);
+        }
+        pass.Log(log);
+        log.Add("grad_norm", gradNorm);
+
+        lr = AnnealedLr(Options.Lr, Options.LrAnnealSteps, step);
+        foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
+        optimizer.step();
+        foreach (var average in averages) average.Update();
+
+        Step = step + 1;
+        BatchesConsumed++;
+        log.AddSamples(batchSize);
+        var report = new TrainingStep(step, Step * Options.BatchSize, pass.Loss, gradNorm, lr, recomputations);
+        Notify(o => o.OnStep(report));
+    }
+
+    /// <summary>
+    /// The gradient of one step: per microbatch, timesteps from the sampler (fed back the losses), the training
+    /// losses with the step's seeded noise, and backward of mean(loss·weights). Every draw comes from generators
+    /// seeded by the step, so a second call repeats the first exactly. What it logs is returned, to be logged once.
+    /// </summary>
+    ForwardBackwardResult ForwardBackward(long step, Tensor images, Tensor? labels)
+    {
         using (random.manual_seed(StepSeed(step, GlobalStream))) { }
         if (cuda.is_available()) cuda.manual_seed_all(StepSeed(step, GlobalStream));
         var timestepRandom = new Random((int)(StepSeed(step, TimestepStream) & int.MaxValue));
         using var noise = new SeededNoiseSource(StepSeed(step, NoiseStream), device);
 
         optimizer.zero_grad();
+        var batchSize = images.shape[0];
         var microbatch = Options.MicrobatchSize;
         var lossSum = 0.0;
         var microbatches = 0;
+        var logged = new List<Action<TrainingLogAccumulator>>();
         for (long start = 0; start < batchSize; start += microbatch)
         {
             using var microScope = NewDisposeScope();
@@ -222,29 +271,20 @@ public sealed class TrainLoop : IDisposable
             sampler.UpdateWithAllLosses(drawn.Timesteps, perExample);
 
             var loss = (losses.Loss * weights).mean();
-            log.AddTerm("loss", ToDoubles(losses.Loss * weights), drawn.Timesteps, diffusion.NumTimesteps);
-            if (losses.Mse is { } mse) log.AddTerm("mse", ToDoubles(mse * weights), drawn.Timesteps, diffusion.NumTimesteps);
-            if (losses.Vb is { } vb) log.AddTerm("vb", ToDoubles(vb * weights), drawn.Timesteps, diffusion.NumTimesteps);
+            foreach (var (key, term) in new[] { ("loss", losses.Loss), ("mse", losses.Mse), ("vb", losses.Vb) })
+            {
+                if (term is null) continue;
+                var values = ToDoubles(term * weights);
+                logged.Add(accumulator => accumulator.AddTerm(key, values, drawn.Timesteps, diffusion.NumTimesteps));
+            }
             lossSum += loss.item<float>();
             microbatches++;
             loss.backward();
         }
-
-        var gradNorm = GradNorm();
-        if (!double.IsFinite(gradNorm)) throw new TrainingDivergedException(step, "gradient norm", gradNorm, LastCheckpoint);
-        log.Add("grad_norm", gradNorm);
-
-        lr = AnnealedLr(Options.Lr, Options.LrAnnealSteps, step);
-        foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
-        optimizer.step();
-        foreach (var average in averages) average.Update();
-
-        Step = step + 1;
-        BatchesConsumed++;
-        log.AddSamples(batchSize);
-        var report = new TrainingStep(step, Step * Options.BatchSize, lossSum / microbatches, gradNorm, lr);
-        Notify(o => o.OnStep(report));
+        return new ForwardBackwardResult(lossSum / microbatches, accumulator => logged.ForEach(add => add(accumulator)));
     }
+
+    readonly record struct ForwardBackwardResult(double Loss, Action<TrainingLogAccumulator> Log);
 
     /// <summary>√(Σ grad²), summed per parameter in float32 and across parameters in float64, as the reference does.</summary>
     double GradNorm()

@@ -1,4 +1,4 @@
-using ImprovedDdpm.Tests.Support;
+using ImprovedDdpm.Tests.Generator;
 using static ImprovedDdpm.Tests.Runtime.Training.TrainingFixtures;
 using static TorchSharp.torch;
 
@@ -54,7 +54,7 @@ public sealed class ExponentialMovingAverageTests : IDisposable
     [Fact]
     public void The_saved_average_has_the_network_keys_and_loads_back()
     {
-        using var network = ReferenceUNet.Tiny(6);
+        using var network = TinySigma.CreateNetwork();
         using var average = new ExponentialMovingAverage(network, 0.99);
         using (no_grad())
         {
@@ -66,7 +66,7 @@ public sealed class ExponentialMovingAverageTests : IDisposable
         Assert.Equal("ema_0.99_000012.pt", Path.GetFileName(path));
 
         // The file is an ordinary state dict of the network: it loads as its weights.
-        using var loaded = ReferenceUNet.Tiny(6);
+        using var loaded = TinySigma.CreateNetwork();
         Checkpoint.LoadStateDict(loaded, path);
         Assert.Equal(Flatten(average.Parameters.Select(p => p.Value)), Flatten(loaded.parameters()));
         Assert.Equal(network.state_dict().Keys, average.StateDict().Keys);

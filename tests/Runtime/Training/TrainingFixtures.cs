@@ -37,7 +37,7 @@ static class TrainingFixtures
     public static Tensor Dataset(int count, long seed)
     {
         using var scope = NewDisposeScope();
-        using var generator = new Generator((ulong)seed);
+        using var generator = new TorchSharp.torch.Generator((ulong)seed);
         var coarse = randn([count, 3, 2, 2], generator: generator);
         var images = nn.functional.interpolate(coarse, size: [8, 8], mode: InterpolationMode.Bilinear, align_corners: true).tanh();
         return images.MoveToOuterDisposeScope();
