@@ -14,7 +14,7 @@ namespace ImprovedDdpm;
 /// <param name="Channels">Image channels.</param>
 /// <param name="NumClasses">Classes of a class-conditional model; 0 when unconditional.</param>
 /// <param name="ParameterCount">The network's parameter count, computed at compile time.</param>
-/// <param name="Training">The <c>[Training]</c> defaults, which command-line options override.</param>
+/// <param name="Training">The <c>[Training]</c> attribute's settings, which command-line options override.</param>
 /// <param name="CreateNetwork">A new network, initialised as the reference initialises it.</param>
 /// <param name="CreateDiffusion">The diffusion process for a respacing (null: the declared default).</param>
 public sealed record ModelDefinition(
@@ -24,7 +24,7 @@ public sealed record ModelDefinition(
     int Channels,
     int NumClasses,
     long ParameterCount,
-    TrainingDefaults Training,
+    TrainingOptions Training,
     Func<nn.Module> CreateNetwork,
     Func<string?, GaussianDiffusion> CreateDiffusion)
 {
@@ -53,15 +53,3 @@ public sealed record ModelDefinition(
         }
     }
 }
-
-/// <summary>The values of a model's <c>[Training]</c> attribute (see <c>TrainingAttribute</c> for each one's meaning).</summary>
-public sealed record TrainingDefaults(
-    double Lr,
-    int BatchSize,
-    int Microbatch,
-    IReadOnlyList<double> EmaRates,
-    ScheduleSampler ScheduleSampler,
-    double WeightDecay,
-    int LrAnnealSteps,
-    int LogInterval,
-    int SaveInterval);

@@ -52,24 +52,6 @@ public sealed record TrainingOptions
     /// <summary>The size of each microbatch: <see cref="Microbatch"/> if positive, else <see cref="BatchSize"/>.</summary>
     public int MicrobatchSize => Microbatch > 0 ? Microbatch : BatchSize;
 
-    /// <summary>The options a <see cref="TrainingAttribute"/> declares, with <see cref="MaxSteps"/> and <see cref="Seed"/> unset.</summary>
-    public static TrainingOptions From(TrainingAttribute attribute)
-    {
-        ArgumentNullException.ThrowIfNull(attribute);
-        return new TrainingOptions
-        {
-            Lr = attribute.Lr,
-            BatchSize = attribute.BatchSize,
-            Microbatch = attribute.Microbatch,
-            EmaRates = ParseEmaRates(attribute.EmaRate),
-            WeightDecay = attribute.WeightDecay,
-            LrAnnealSteps = attribute.LrAnnealSteps,
-            LogInterval = attribute.LogInterval,
-            SaveInterval = attribute.SaveInterval,
-            ScheduleSampler = attribute.ScheduleSampler,
-        };
-    }
-
     /// <summary>Parses the reference's comma-separated <c>--ema_rate</c> ("0.9999,0.99"); an empty string gives no average.</summary>
     /// <exception cref="FormatException">An entry is not a number in [0, 1].</exception>
     public static IReadOnlyList<double> ParseEmaRates(string rates)

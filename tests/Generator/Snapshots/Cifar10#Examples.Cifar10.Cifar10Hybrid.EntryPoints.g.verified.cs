@@ -37,16 +37,18 @@ partial class Cifar10Hybrid
         Channels: 3,
         NumClasses: 0,
         ParameterCount: 52546438,
-        Training: new TrainingDefaults(
-            Lr: 0.0001,
-            BatchSize: 128,
-            Microbatch: -1,
-            EmaRates: new[] { 0.9999 },
-            ScheduleSampler: ScheduleSampler.Uniform,
-            WeightDecay: 0.0,
-            LrAnnealSteps: 0,
-            LogInterval: 10,
-            SaveInterval: 10000),
+        Training: new TrainingOptions
+        {
+            Lr = 0.0001,
+            BatchSize = 128,
+            Microbatch = -1,
+            EmaRates = new[] { 0.9999 },
+            ScheduleSampler = ScheduleSampler.Uniform,
+            WeightDecay = 0.0,
+            LrAnnealSteps = 0,
+            LogInterval = 10,
+            SaveInterval = 10000,
+        },
         CreateNetwork: CreateNetwork,
         CreateDiffusion: CreateDiffusion);
 

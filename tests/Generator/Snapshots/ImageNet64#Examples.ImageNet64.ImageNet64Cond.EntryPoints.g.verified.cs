@@ -37,16 +37,18 @@ partial class ImageNet64Cond
         Channels: 3,
         NumClasses: 1000,
         ParameterCount: 273049350,
-        Training: new TrainingDefaults(
-            Lr: 0.0003,
-            BatchSize: 2048,
-            Microbatch: -1,
-            EmaRates: new[] { 0.9999 },
-            ScheduleSampler: ScheduleSampler.Uniform,
-            WeightDecay: 0.0,
-            LrAnnealSteps: 0,
-            LogInterval: 10,
-            SaveInterval: 10000),
+        Training: new TrainingOptions
+        {
+            Lr = 0.0003,
+            BatchSize = 2048,
+            Microbatch = -1,
+            EmaRates = new[] { 0.9999 },
+            ScheduleSampler = ScheduleSampler.Uniform,
+            WeightDecay = 0.0,
+            LrAnnealSteps = 0,
+            LogInterval = 10,
+            SaveInterval = 10000,
+        },
         CreateNetwork: CreateNetwork,
         CreateDiffusion: CreateDiffusion);
 

@@ -33,16 +33,18 @@ partial class Tiny
         Channels: 3,
         NumClasses: 10,
         ParameterCount: 758310,
-        Training: new TrainingDefaults(
-            Lr: 0.0001,
-            BatchSize: 1,
-            Microbatch: -1,
-            EmaRates: new[] { 0.9999 },
-            ScheduleSampler: ScheduleSampler.Uniform,
-            WeightDecay: 0.0,
-            LrAnnealSteps: 0,
-            LogInterval: 10,
-            SaveInterval: 10000),
+        Training: new TrainingOptions
+        {
+            Lr = 0.0001,
+            BatchSize = 1,
+            Microbatch = -1,
+            EmaRates = new[] { 0.9999 },
+            ScheduleSampler = ScheduleSampler.Uniform,
+            WeightDecay = 0.0,
+            LrAnnealSteps = 0,
+            LogInterval = 10,
+            SaveInterval = 10000,
+        },
         CreateNetwork: CreateNetwork,
         CreateDiffusion: CreateDiffusion);
 

@@ -14,9 +14,9 @@ public sealed class TrainingOptionsTests
     }
 
     [Fact]
-    public void The_attribute_defaults_are_the_reference_defaults()
+    public void A_model_without_a_training_attribute_gets_the_reference_defaults()
     {
-        var options = TrainingOptions.From(new TrainingAttribute());
+        var options = ImprovedDdpm.Tests.Generator.TinyFixed.Definition.Training;
         Assert.Equal(new TrainingOptions(), options with { EmaRates = new TrainingOptions().EmaRates });
         Assert.Equal([0.9999], options.EmaRates);
         Assert.Equal(1e-4, options.Lr);
