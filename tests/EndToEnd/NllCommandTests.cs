@@ -20,7 +20,7 @@ public sealed class NllCommandTests : IDisposable
         var pixels = new byte[3 * 8 * 8 * 3];
         new Random(5).NextBytes(pixels);
         var npz = Path.Combine(folder, "images.npz");
-        Npz.Write(npz, [("arr_0", NpyArray.FromBytes(pixels, 3, 8, 8, 3))]);
+        Npz.SaveSamples(npz, pixels, [3, 8, 8, 3]);
         var pngs = Directory.CreateDirectory(Path.Combine(folder, "pngs")).FullName;
         for (var n = 0; n < 3; n++)
         {

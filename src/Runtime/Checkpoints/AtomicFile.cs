@@ -6,7 +6,15 @@ namespace ImprovedDdpm;
 /// </summary>
 static class AtomicFile
 {
-    public static void Write(string path, Action<Stream> write)
+    public static void Write(string path, Action<Stream> write) =>
+        WriteFile(path, temporary =>
+        {
+            using var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write);
+            write(stream);
+        });
+
+    /// <summary>For writers that take a path: <paramref name="writeTemporary"/> writes the file it is given, which then replaces <paramref name="path"/>.</summary>
+    public static void WriteFile(string path, Action<string> writeTemporary)
     {
         var fullPath = Path.GetFullPath(path);
         var folder = Path.GetDirectoryName(fullPath)!;
@@ -14,11 +22,8 @@ static class AtomicFile
         var temporary = Path.Combine(folder, $".{Path.GetFileName(fullPath)}.{Guid.NewGuid():N}.tmp");
         try
         {
-            using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write))
-            {
-                write(stream);
-                stream.Flush(flushToDisk: true);
-            }
+            writeTemporary(temporary);
+            using (var written = new FileStream(temporary, FileMode.Open, FileAccess.ReadWrite)) written.Flush(flushToDisk: true);
             File.Move(temporary, fullPath, overwrite: true);
         }
         catch

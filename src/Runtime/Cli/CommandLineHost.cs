@@ -28,7 +28,8 @@ public static class CommandLineHost
         {
             return body();
         }
-        catch (Exception error) when (error is ArgumentException or IOException or CheckpointMismatchException or UnauthorizedAccessException or InvalidDataException)
+        catch (Exception error) when (error is ArgumentException or IOException or CheckpointMismatchException or UnauthorizedAccessException or InvalidDataException
+            or DataException)
         {
             AnsiConsole.Console.MarkupLine($"[red]error:[/] {Markup.Escape(error.Message)}");
             return 1;

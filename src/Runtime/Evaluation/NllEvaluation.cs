@@ -40,8 +40,7 @@ public static class NllEvaluation
     {
         if (options.BatchSize < 1) throw new ArgumentException($"--batch-size must be at least 1; got {options.BatchSize}");
         if (options.NumSamples is < 1) throw new ArgumentException($"--num-samples must be at least 1; got {options.NumSamples}");
-        var data = ImageDataset.Open(options.DataPath, model.ImageSize, model.ClassConditional);
-        data.CheckLabels(Math.Max(model.NumClasses, 1), options.DataPath);
+        var data = ImageDatasets.Open(options.DataPath, model.ImageSize, model.ClassConditional, model.ClassConditional ? model.NumClasses : null);
         var device = new Device(options.Device);
         var diffusion = model.CreateDiffusion(options.Respacing ?? "");
         using var network = model.LoadNetwork(options.ModelPath, device);
@@ -56,7 +55,7 @@ public static class NllEvaluation
         {
             var indices = Enumerable.Range(start, Math.Min(options.BatchSize, total - start)).ToArray();
             using var scope = NewDisposeScope();
-            using var batch = data.Batch(indices, device);
+            using var batch = data.DecodeBatch(indices, device);
             using var noise = new SeededNoiseSource(unchecked((options.Seed * 1_000_003L) + (start / options.BatchSize)), device);
             var terms = diffusion.CalcBpdLoop((IDiffusionNetwork)network, batch.Images, noise, options.ClipDenoised, batch.Labels);
             bpd.AddRange(Doubles(terms.TotalBpd));

@@ -30,23 +30,24 @@ public sealed record SampleSet(byte[] Pixels, int Count, int Height, int Width, 
         if (output.EndsWith(".npz", StringComparison.OrdinalIgnoreCase)) output = output[..^4];
         var directory = Path.GetDirectoryName(Path.GetFullPath(output))!;
         Directory.CreateDirectory(directory);
-        var arrays = new List<(string, NpyArray)> { ("arr_0", NpyArray.FromBytes(Pixels, Count, Height, Width, Channels)) };
-        if (Labels is not null) arrays.Add(("arr_1", NpyArray.FromInt64(Labels)));
-        Npz.Write(output + ".npz", arrays);
-        ImageGrid.SavePng(output + ".png", Pixels, Count, Height, Width, Channels);
+        long[] shape = [Count, Height, Width, Channels];
+        AtomicFile.WriteFile(output + ".npz", temporary => Npz.SaveSamples(temporary, Pixels, shape, Labels));
+        AtomicFile.WriteFile(output + ".png", temporary => SampleImages.SaveGridPng(temporary, Pixels, shape));
         return (output + ".npz", output + ".png");
     }
 
     /// <summary>Reads a set written by <see cref="Save"/> (or by the reference's sampler).</summary>
     public static SampleSet Load(string npzPath)
     {
-        var arrays = Npz.Read(npzPath);
-        if (!arrays.TryGetValue("arr_0", out var images))
-            throw new InvalidDataException($"{npzPath} has no arr_0 (the samples); it holds {string.Join(", ", arrays.Keys)}");
-        if (images.Dtype != "|u1" || images.Shape.Length != 4)
-            throw new InvalidDataException($"{npzPath}: arr_0 must be NHWC uint8; it is {images.Dtype} [{string.Join(", ", images.Shape)}]");
-        var labels = arrays.TryGetValue("arr_1", out var y) ? y.ToInt64() : null;
-        return new SampleSet(images.Data, (int)images.Shape[0], (int)images.Shape[1], (int)images.Shape[2], (int)images.Shape[3], labels);
+        using var npz = new NpzReader(npzPath);
+        if (!npz.Contains("arr_0"))
+            throw new InvalidDataException($"{npzPath} has no arr_0 (the samples); it holds {string.Join(", ", npz.Names)}");
+        var header = npz.Header("arr_0");
+        if (header.DType != NpyDType.UInt8 || header.Shape.Length != 4)
+            throw new InvalidDataException($"{npzPath}: arr_0 must be NHWC uint8; it is {header.Descr} {header.ShapeText}");
+        var pixels = npz.ReadUInt8("arr_0", out _);
+        var labels = npz.Contains("arr_1") ? npz.ReadInt64("arr_1", out _) : null;
+        return new SampleSet(pixels, (int)header.Shape[0], (int)header.Shape[1], (int)header.Shape[2], (int)header.Shape[3], labels);
     }
 
     /// <summary>Shards in order, concatenated: the merge of <c>sample --shard i --num-shards n</c> runs.</summary>
@@ -113,8 +114,7 @@ public static class ImageSampling
             var x = options.UseDdim
                 ? diffusion.DdimSampleLoop(denoiser, shape, noise, options.Eta, options.ClipDenoised, y, steps)
                 : diffusion.PSampleLoop(denoiser, shape, noise, options.ClipDenoised, y, steps);
-            var images = ((x + 1) * 127.5).clamp(0, 255).to(ScalarType.Byte).permute(0, 2, 3, 1).contiguous().cpu();
-            pixels.AddRange(images.data<byte>().ToArray());
+            pixels.AddRange(SampleImages.ToUInt8Nhwc(x));
             progress?.Report((done + diffusion.NumTimesteps, total));
         }
         return new SampleSet([.. pixels], pixels.Count / perImage, size, size, model.Channels, labels?.ToArray());

@@ -1,0 +1,72 @@
+using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.Advanced;
+using SixLabors.ImageSharp.PixelFormats;
+using static TorchSharp.torch;
+
+namespace ImprovedDdpm;
+
+/// <summary>Samples as images: the reference's conversion to uint8 NHWC, and a PNG grid to look at them.</summary>
+public static class SampleImages
+{
+    /// <summary>
+    /// Converts samples [N, C, H, W] in [−1, 1] to uint8 NHWC bytes as the reference's <c>image_sample.py</c> does:
+    /// <c>((x + 1) · 127.5).clamp(0, 255).to(uint8)</c> (truncating), then <c>permute(0, 2, 3, 1)</c>.
+    /// </summary>
+    public static byte[] ToUInt8Nhwc(Tensor samples)
+    {
+        ArgumentNullException.ThrowIfNull(samples);
+        if (samples.dim() != 4) throw new ArgumentException($"samples must be [N, C, H, W]; got [{string.Join(", ", samples.shape)}]", nameof(samples));
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var bytes = ((samples + 1) * 127.5).clamp(0, 255).to(ScalarType.Byte).permute(0, 2, 3, 1).contiguous().cpu();
+        return bytes.data<byte>().ToArray();
+    }
+
+    /// <summary>
+    /// Writes uint8 NHWC images (<paramref name="shape"/> = N, H, W, C with C = 1 or 3) as one PNG grid,
+    /// <paramref name="columns"/> images per row (⌈√N⌉ by default), separated and framed by
+    /// <paramref name="padding"/> black pixels (as torchvision's <c>make_grid</c>).
+    /// </summary>
+    public static void SaveGridPng(string path, ReadOnlySpan<byte> imagesNhwc, long[] shape, int columns = 0, int padding = 2)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        using var grid = Grid(imagesNhwc, shape, columns, padding);
+        grid.SaveAsPng(path);
+    }
+
+    /// <summary>The grid <see cref="SaveGridPng"/> writes, as an image the caller disposes.</summary>
+    public static Image<Rgb24> Grid(ReadOnlySpan<byte> imagesNhwc, long[] shape, int columns = 0, int padding = 2)
+    {
+        ArgumentNullException.ThrowIfNull(shape);
+        if (shape.Length != 4 || shape.Any(d => d < 1 || d > int.MaxValue) || shape[3] is not (1 or 3))
+            throw new ArgumentException($"images must be (N, H, W, C) with C = 1 or 3; got ({string.Join(", ", shape)})", nameof(shape));
+        ArgumentOutOfRangeException.ThrowIfNegative(columns);
+        ArgumentOutOfRangeException.ThrowIfNegative(padding);
+        var (count, height, width, channels) = ((int)shape[0], (int)shape[1], (int)shape[2], (int)shape[3]);
+        if (imagesNhwc.Length != (long)count * height * width * channels)
+            throw new ArgumentException($"{imagesNhwc.Length} bytes for shape ({string.Join(", ", shape)})", nameof(imagesNhwc));
+        if (columns == 0) columns = (int)Math.Ceiling(Math.Sqrt(count));
+        columns = Math.Min(columns, count);
+        var rows = (count + columns - 1) / columns;
+
+        var grid = new Image<Rgb24>(ReferenceImageTransform.Configuration,
+            columns * (width + padding) + padding, rows * (height + padding) + padding, new Rgb24(0, 0, 0));
+        for (var n = 0; n < count; n++)
+        {
+            var left = padding + n % columns * (width + padding);
+            var top = padding + n / columns * (height + padding);
+            for (var y = 0; y < height; y++)
+            {
+                var row = grid.DangerousGetPixelRowMemory(top + y).Span.Slice(left, width);
+                var source = imagesNhwc.Slice(((n * height) + y) * width * channels, width * channels);
+                for (var x = 0; x < width; x++)
+                {
+                    row[x] = channels == 3
+                        ? new Rgb24(source[3 * x], source[3 * x + 1], source[3 * x + 2])
+                        : new Rgb24(source[x], source[x], source[x]);
+                }
+            }
+        }
+        return grid;
+    }
+}

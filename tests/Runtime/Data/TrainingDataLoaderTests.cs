@@ -1,0 +1,155 @@
+using System.Collections.Concurrent;
+using static TorchSharp.torch;
+
+namespace ImprovedDdpm.Tests.Runtime.Data;
+
+public sealed class TrainingDataLoaderTests
+{
+    /// <summary>Item i decodes to the value i everywhere, label i mod 3; records what was decoded; may fail at one index.</summary>
+    sealed class IndexDataset(int count, bool labelled = false, int failAt = -1) : IImageDataset
+    {
+        public ConcurrentQueue<int> Decoded { get; } = new();
+        public string Source => "index-dataset";
+        public int Count => count;
+        public int ImageSize => 2;
+        public int Channels => 3;
+        public IReadOnlyList<string>? ClassNames => labelled ? ["a", "b", "c"] : null;
+
+        public int? Decode(int index, Span<float> destination)
+        {
+            if (index == failAt) throw new DataException("bad.png", "cannot read image bad.png: broken");
+            Decoded.Enqueue(index);
+            destination.Fill(index);
+            return labelled ? index % 3 : null;
+        }
+    }
+
+    /// <summary>The items of the next <paramref name="count"/> batches, read off the first pixel of each image.</summary>
+    static List<int[]> Take(TrainingDataLoader loader, int count)
+    {
+        var batches = new List<int[]>();
+        for (var b = 0; b < count; b++)
+        {
+            using var batch = loader.Next();
+            Assert.Equal(ScalarType.Float32, batch.Images.dtype);
+            Assert.Equal([loader.BatchSize, 3L, 2, 2], batch.Images.shape);
+            using var firsts = batch.Images[.., 0, 0, 0];
+            batches.Add(firsts.data<float>().Select(v => (int)v).ToArray());
+        }
+        return batches;
+    }
+
+    [Fact]
+    public void Epoch_orders_are_permutations_fixed_by_seed_and_epoch()
+    {
+        var order = TrainingDataLoader.EpochOrder(50, seed: 7, epoch: 3);
+        Assert.Equal(Enumerable.Range(0, 50), order.Order());
+        Assert.Equal(order, TrainingDataLoader.EpochOrder(50, 7, 3));
+        Assert.NotEqual(order, TrainingDataLoader.EpochOrder(50, 7, 4));
+        Assert.NotEqual(order, TrainingDataLoader.EpochOrder(50, 8, 3));
+        Assert.Equal(Enumerable.Range(0, 50), TrainingDataLoader.EpochOrder(50, 7, 3, shuffle: false));
+    }
+
+    [Fact]
+    public void Batches_walk_each_epochs_order_and_drop_the_incomplete_last_batch()
+    {
+        using var loader = new TrainingDataLoader(new IndexDataset(10), batchSize: 3, seed: 42);
+        Assert.Equal(3, loader.BatchesPerEpoch);
+        var batches = Take(loader, 7);
+        for (var b = 0; b < 7; b++)
+        {
+            var order = TrainingDataLoader.EpochOrder(10, 42, b / 3);
+            Assert.Equal(order.Skip(b % 3 * 3).Take(3), batches[b]);
+        }
+        Assert.Equal(7, loader.NextBatch);
+    }
+
+    [Fact]
+    public void The_same_seed_gives_the_same_stream_and_another_seed_another()
+    {
+        List<int[]> Run(long seed, int threads)
+        {
+            using var loader = new TrainingDataLoader(new IndexDataset(20), 4, seed, decodeThreads: threads);
+            return Take(loader, 8);
+        }
+        var first = Run(5, 1);
+        Assert.Equal(first, Run(5, 1));
+        Assert.Equal(first, Run(5, 2));
+        Assert.NotEqual(first, Run(6, 1));
+    }
+
+    [Fact]
+    public void Starting_at_batch_k_equals_skipping_k_batches_without_decoding_them()
+    {
+        const int k = 50; // epoch 16, batch 2 of it
+        List<int[]> skipped;
+        using (var fresh = new TrainingDataLoader(new IndexDataset(10), 3, seed: 1))
+            skipped = Take(fresh, k + 4).Skip(k).ToList();
+
+        var dataset = new IndexDataset(10);
+        using var resumed = new TrainingDataLoader(dataset, 3, seed: 1, startBatch: k, prefetch: 1);
+        Assert.Equal(k, resumed.NextBatch);
+        Assert.Equal(skipped, Take(resumed, 4));
+        Assert.Equal(k + 4, resumed.NextBatch);
+        // Decoded: the 4 batches taken and at most 2 ahead (one queued, one waiting to be), never the 50 skipped.
+        Assert.InRange(dataset.Decoded.Count, 4 * 3, 6 * 3);
+    }
+
+    [Fact]
+    public void Labels_come_as_int64_on_the_device_when_the_dataset_has_classes()
+    {
+        using var loader = new TrainingDataLoader(new IndexDataset(6, labelled: true), 3, seed: 0, device: CPU, shuffle: false);
+        using var batch = loader.Next();
+        Assert.NotNull(batch.Labels);
+        Assert.Equal(ScalarType.Int64, batch.Labels!.dtype);
+        Assert.Equal(TorchSharp.DeviceType.CPU, batch.Labels.device_type);
+        Assert.Equal([0L, 1, 2], batch.Labels.data<long>().ToArray());
+        using var second = loader.Next();
+        Assert.Equal([0L, 1, 2], second.Labels!.data<long>().ToArray()); // items 3, 4, 5
+
+        using var unlabelled = new TrainingDataLoader(new IndexDataset(6), 3, seed: 0);
+        using var plain = unlabelled.Next();
+        Assert.Null(plain.Labels);
+    }
+
+    [Fact]
+    public void A_decoding_error_surfaces_from_next_after_the_good_batches()
+    {
+        using var loader = new TrainingDataLoader(new IndexDataset(9, failAt: 7), 2, seed: 0, shuffle: false);
+        Assert.Equal([[0, 1], [2, 3], [4, 5]], Take(loader, 3));
+        var e = Assert.Throws<DataException>(() => loader.Next());
+        Assert.Equal("cannot read image bad.png: broken", e.Message);
+        Assert.Throws<DataException>(() => loader.Next());
+    }
+
+    [Fact]
+    public async Task Next_async_gives_the_same_batches()
+    {
+        using var loader = new TrainingDataLoader(new IndexDataset(8), 4, seed: 3);
+        using var batch = await loader.NextAsync();
+        using var firsts = batch.Images[.., 0, 0, 0];
+        Assert.Equal(TrainingDataLoader.EpochOrder(8, 3, 0).Take(4), firsts.data<float>().Select(v => (int)v));
+    }
+
+    [Fact]
+    public void Fewer_items_than_a_batch_is_refused()
+    {
+        var e = Assert.Throws<DataException>(() => new TrainingDataLoader(new IndexDataset(2), 3, seed: 0));
+        Assert.Equal("index-dataset has 2 images, fewer than one batch of 3 (incomplete batches are dropped, as in the reference)", e.Message);
+    }
+
+    [Fact]
+    public void Dispose_stops_the_background_decoding()
+    {
+        var dataset = new IndexDataset(100);
+        var loader = new TrainingDataLoader(dataset, 10, seed: 0, prefetch: 1);
+        loader.Next().Dispose();
+        loader.Dispose();
+        var decoded = dataset.Decoded.Count;
+        Thread.Sleep(50);
+        Assert.Equal(decoded, dataset.Decoded.Count);
+        Assert.True(decoded <= 3 * 10);
+        Assert.Throws<ObjectDisposedException>(() => loader.Next());
+        loader.Dispose();
+    }
+}
