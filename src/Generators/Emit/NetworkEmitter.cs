@@ -85,7 +85,7 @@ internal static class NetworkEmitter
         writer.Indent();
         writer.Line($"new GroupNorm32({Literal.Of(last)}),");
         writer.Line("new global::ImprovedDdpm.SiLU(),");
-        writer.Line("ModuleInit.Zeroed(nn.Conv2d(ModelChannels, OutChannels, 3, padding: 1)));");
+        writer.Line("ModuleInit.Zeroed(new OutputConvolution(ModelChannels, OutChannels)));");
         writer.Outdent();
         writer.Line("RegisterComponents();");
         writer.Close();

@@ -108,7 +108,7 @@ partial class Cifar10Vlb
             @out = nn.Sequential(
                 new GroupNorm32(128),
                 new global::ImprovedDdpm.SiLU(),
-                ModuleInit.Zeroed(nn.Conv2d(ModelChannels, OutChannels, 3, padding: 1)));
+                ModuleInit.Zeroed(new OutputConvolution(ModelChannels, OutChannels)));
             RegisterComponents();
         }
 

@@ -113,7 +113,7 @@ partial class ImageNet64Cond
             @out = nn.Sequential(
                 new GroupNorm32(192),
                 new global::ImprovedDdpm.SiLU(),
-                ModuleInit.Zeroed(nn.Conv2d(ModelChannels, OutChannels, 3, padding: 1)));
+                ModuleInit.Zeroed(new OutputConvolution(ModelChannels, OutChannels)));
             RegisterComponents();
         }
 

@@ -83,7 +83,7 @@ partial class Tiny
             @out = nn.Sequential(
                 new GroupNorm32(32),
                 new global::ImprovedDdpm.SiLU(),
-                ModuleInit.Zeroed(nn.Conv2d(ModelChannels, OutChannels, 3, padding: 1)));
+                ModuleInit.Zeroed(new OutputConvolution(ModelChannels, OutChannels)));
             RegisterComponents();
         }
 
