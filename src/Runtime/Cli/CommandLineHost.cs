@@ -8,12 +8,13 @@ namespace ImprovedDdpm;
 /// The command-line tool a model's project becomes (the reference's <c>image_train.py</c>, <c>image_sample.py</c> and
 /// <c>image_nll.py</c> in one program). The generator's <c>M.Run(args)</c> calls <see cref="Run"/>.
 /// </summary>
-public static class CommandLineHost
+public static partial class CommandLineHost
 {
     /// <summary>Parses <paramref name="args"/>, runs the command and returns the process exit code.</summary>
     public static int Run(ModelDefinition model, string[] args)
     {
         var root = new RootCommand($"{model.Name}: Improved DDPM (Nichol & Dhariwal 2021), compiled from its attributes.");
+        root.Subcommands.Add(TrainCommand(model));
         root.Subcommands.Add(InfoCommand(model));
         root.Subcommands.Add(SampleCommand(model));
         root.Subcommands.Add(MergeCommand());
@@ -26,10 +27,11 @@ public static class CommandLineHost
     {
         try
         {
+            LibTorchLog.Configure();
             return body();
         }
-        catch (Exception error) when (error is ArgumentException or IOException or CheckpointMismatchException or UnauthorizedAccessException or InvalidDataException
-            or DataException)
+        catch (Exception error) when (error is ArgumentException or IOException or CheckpointMismatchException or UnauthorizedAccessException
+            or InvalidDataException or DataException or TrainingDivergedException)
         {
             AnsiConsole.Console.MarkupLine($"[red]error:[/] {Markup.Escape(error.Message)}");
             return 1;

@@ -17,13 +17,12 @@ namespace ImprovedDdpm;
 /// <para>Randomness: each step's timesteps, noise and global generator (dropout) are drawn from generators seeded by
 /// (<see cref="Seed"/>, step), so a run resumed from a checkpoint takes exactly the steps the uninterrupted run would
 /// have, given the same data in the same order. The global TorchSharp generator is reseeded every step.</para>
-/// <para>Non-finite gradients: libtorch 2.10's oneDNN convolution backward on CPU sometimes returns NaN in the input
-/// gradient when the output channel count is not a multiple of 16 (the U-Net's last convolution, 3 or 6 channels):
-/// about 2 in 1000 calls on this project's development machine, consistent with uninitialised padding in oneDNN's
-/// blocked layout. Only NaN/Inf results were ever observed, never finite wrong values. So a step whose losses are
-/// finite but whose gradient norm is not is recomputed from the same draws, up to
-/// <see cref="MaxGradientRecomputations"/> times, and <see cref="TrainingStep.Recomputations"/> reports it; a
-/// gradient that stays non-finite is a real divergence.</para>
+/// <para>Non-finite gradients: libtorch 2.10's oneDNN convolution backward on CPU intermittently writes NaN into the
+/// input gradient of convolutions with few output channels (see <see cref="OutputConvolution"/>, which keeps the
+/// U-Net's last layer clear of it). As a safety net, a step whose losses are finite but whose gradient norm is not is
+/// recomputed from the same draws, up to <see cref="MaxGradientRecomputations"/> times, and
+/// <see cref="TrainingStep.Recomputations"/> reports it; a gradient that stays non-finite stops the run as a
+/// divergence. (Recomputing alone did not cure the oneDNN fault: its NaNs tend to recur on the same step.)</para>
 /// <para>Memory: each step runs in its own dispose scope; nothing but the weights, moments and averages outlives it.</para>
 /// </remarks>
 public sealed class TrainLoop : IDisposable
@@ -123,11 +122,53 @@ public sealed class TrainLoop : IDisposable
     /// </summary>
     public bool Resume(string? runDirectory = null)
     {
-        var folder = Path.GetFullPath(runDirectory ?? RunDirectory);
-        var checkpoint = TrainingCheckpoint.FindLatest(folder);
+        var checkpoint = TrainingCheckpoint.FindLatest(Path.GetFullPath(runDirectory ?? RunDirectory));
         if (checkpoint is null) return false;
-        var state = checkpoint.ReadState();
+        ResumeFrom(checkpoint);
+        return true;
+    }
 
+    /// <summary>
+    /// Starts from one checkpoint of another run (the reference's <c>--resume_checkpoint</c>): a model file of ours,
+    /// continued exactly as <see cref="Resume"/> would; or the reference's <c>modelNNNNNN.pt</c>, whose step is read
+    /// from its name and whose <c>optNNNNNN.pt</c> and <c>ema_{rate}_NNNNNN.pt</c> are loaded from beside it when
+    /// present (an average without a file restarts from the weights, as in the reference). The data order starts
+    /// afresh from this run's seed.
+    /// </summary>
+    /// <exception cref="ArgumentException">The file name carries no step.</exception>
+    public void StartFrom(string modelPath)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(modelPath);
+        modelPath = Path.GetFullPath(modelPath);
+        if (!File.Exists(modelPath)) throw new FileNotFoundException($"no checkpoint at {modelPath}", modelPath);
+        var step = TrainingCheckpoint.StepFromFileName(modelPath)
+            ?? throw new ArgumentException($"{modelPath}: the step is read from the name, as the reference does (model<step>.pt, e.g. model050000.pt)");
+        var folder = Path.GetDirectoryName(modelPath)!;
+        var statePath = Path.Combine(folder, TrainingCheckpoint.StateFileName(step));
+        if (File.Exists(statePath) && TrainingCheckpoint.Open(statePath) is var ours && ours.ModelPath == modelPath)
+        {
+            ResumeFrom(ours);
+            return;
+        }
+
+        Checkpoint.LoadStateDict(module, modelPath);
+        var optimizerPath = Path.Combine(folder, TrainingCheckpoint.OptimizerFileName(step));
+        if (File.Exists(optimizerPath)) OptimizerCheckpoint.Load(optimizer, optimizerPath);
+        foreach (var average in averages)
+        {
+            var path = Path.Combine(folder, ExponentialMovingAverage.FileName(average.Rate, step));
+            if (File.Exists(path)) average.Load(path);
+            else average.Reset();
+        }
+        Step = step;
+        BatchesConsumed = 0;
+        log.Restore(null);
+        progress.DropRowsFrom(Step);
+    }
+
+    void ResumeFrom(TrainingCheckpoint checkpoint)
+    {
+        var state = checkpoint.ReadState();
         Checkpoint.LoadStateDict(module, checkpoint.ModelPath);
         OptimizerCheckpoint.Load(optimizer, checkpoint.OptimizerPath);
         foreach (var average in averages)
@@ -142,10 +183,12 @@ public sealed class TrainLoop : IDisposable
         BatchesConsumed = state.BatchesConsumed;
         Seed = state.Seed;
         log.Restore(state.PendingLog);
-        progress.DropRowsFrom(Step);
+        // Rows past the checkpoint go, and so does a partial row of the interval it was saved in (written when that
+        // run ended there): the resumed run logs the whole interval.
+        var pendingSteps = state.PendingLog is { } pending && pending.TryGetValue("grad_norm", out var gradNorms) ? gradNorms.Count : 0;
+        progress.DropRowsFrom(Step - pendingSteps);
         LastCheckpoint = checkpoint;
         lastSavedStep = checkpoint.Directory == RunDirectory ? Step : -1;
-        return true;
     }
 
     /// <summary>
@@ -174,7 +217,7 @@ public sealed class TrainLoop : IDisposable
                     reason = TrainingStopReason.DataExhausted;
                     break;
                 }
-                using (var batch = data.Current) TakeStep(batch);
+                using (var batch = data.Current) TrainOn(batch);
                 if (Step % Options.LogInterval == 0) WriteLogRow();
                 if (Step % Options.SaveInterval == 0) Save();
             }
@@ -194,8 +237,15 @@ public sealed class TrainLoop : IDisposable
         return null;
     }
 
-    void TakeStep(TrainingBatch batch)
+    /// <summary>
+    /// One optimiser step on <paramref name="batch"/>, as <see cref="Run"/> takes each (its values go into the current
+    /// logging interval); no row is written and nothing is saved. For loops of one's own, and for benchmarks.
+    /// </summary>
+    /// <exception cref="TrainingDivergedException">A loss, or the gradient norm after every recomputation, was not finite.</exception>
+    public TrainingStep TrainOn(TrainingBatch batch)
     {
+        ArgumentNullException.ThrowIfNull(batch);
+        module.train();
         var step = Step;
         using var scope = NewDisposeScope();
         var images = batch.Images.to(device);
@@ -232,6 +282,7 @@ public sealed class TrainLoop : IDisposable
         log.AddSamples(batchSize);
         var report = new TrainingStep(step, Step * Options.BatchSize, pass.Loss, gradNorm, lr, recomputations);
         Notify(o => o.OnStep(report));
+        return report;
     }
 
     /// <summary>

@@ -39,6 +39,21 @@ public sealed record TrainingCheckpoint(string Directory, long Step, string Stat
     public static string StateFileName(long step) => string.Create(CultureInfo.InvariantCulture, $"{StatePrefix}{step:D6}.json");
 
     /// <summary>
+    /// The step in a checkpoint file's name, read as the reference's <c>parse_resume_step_from_filename</c> does: the
+    /// digits after the last "model" up to the next '.'; null when there are none.
+    /// </summary>
+    public static long? StepFromFileName(string path)
+    {
+        var name = System.IO.Path.GetFileName(path);
+        var start = name.LastIndexOf("model", StringComparison.Ordinal);
+        if (start < 0) return null;
+        var digits = name[(start + "model".Length)..].Split('.')[0];
+        return digits.Length > 0 && digits.All(char.IsAsciiDigit) && long.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out var step)
+            ? step
+            : null;
+    }
+
+    /// <summary>
     /// The complete checkpoint with the most steps in <paramref name="runDirectory"/>, or null if there is none: the
     /// step is read from each state file (not from file names), and a state file whose files are missing, or which
     /// cannot be read, is skipped.

@@ -110,13 +110,16 @@ public sealed class CsvProgressLog(string path)
         File.AppendAllText(Path, (existing is null ? header + "\n" : "") + line + "\n");
     }
 
-    /// <summary>Drops the rows of steps ≥ <paramref name="step"/> (logged after the checkpoint a run resumes from).</summary>
+    /// <summary>Drops the rows of steps ≥ <paramref name="step"/> (logged after the checkpoint a run resumes from), and any row a crash cut short.</summary>
     public void DropRowsFrom(long step)
     {
         if (!File.Exists(Path)) return;
         var lines = File.ReadAllLines(Path);
-        var kept = lines.Take(1).Concat(lines.Skip(1).Where(line =>
-            long.TryParse(line.Split(',')[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out var rowStep) && rowStep < step)).ToList();
+        if (lines.Length == 0) return;
+        // A row cut short by a crash has fewer cells than the header: dropped too.
+        var columns = lines[0].Split(',').Length;
+        var kept = lines.Take(1).Concat(lines.Skip(1).Where(line => line.Split(',') is var cells && cells.Length == columns &&
+            long.TryParse(cells[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out var rowStep) && rowStep < step)).ToList();
         if (kept.Count == lines.Length) return;
         AtomicFile.WriteAllText(Path, string.Concat(kept.Select(line => line + "\n")));
     }

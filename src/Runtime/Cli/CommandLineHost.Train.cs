@@ -1,0 +1,158 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using Spectre.Console;
+using TorchSharp;
+
+namespace ImprovedDdpm;
+
+public static partial class CommandLineHost
+{
+    /// <summary>The folder under the current directory that holds runs made without <c>--run-dir</c>.</summary>
+    public const string RunsFolder = "runs";
+
+    static Command TrainCommand(ModelDefinition model)
+    {
+        var defaults = model.Training;
+        var dataDir = new Option<string>("--data-dir") { Description = "Training images: a folder of jpg/jpeg/png (recursive; class = file name before the first '_'), CIFAR-10's binary batches, or an .npz (arr_0 NHWC uint8, optional labels).", Required = true };
+        var runDir = new Option<string?>("--run-dir") { Description = $"Where checkpoints, progress.csv and loss.png go. Default: a new folder {RunsFolder}/{model.Name}-<time> here; with --resume, the newest such folder." };
+        var maxSteps = new Option<long?>("--max-steps") { Description = "Stop after this many optimiser steps in total, with a checkpoint. Default: run until --lr-anneal-steps or Ctrl+C (which also saves)." };
+        var resume = new Option<bool>("--resume") { Description = "Continue the run in --run-dir exactly where its newest complete checkpoint left it (weights, optimizer, EMA, step, data order)." };
+        var resumeCheckpoint = new Option<string?>("--resume-checkpoint") { Description = "Start from a checkpoint of another run, ours or the reference's modelNNNNNN.pt (with opt/ema files beside it when present), at its step." };
+        var batchSize = new Option<int?>("--batch-size") { Description = $"Examples per optimiser step (default {defaults.BatchSize})." };
+        var microbatch = new Option<int?>("--microbatch") { Description = $"Split each batch into microbatches of this size, accumulating gradients; -1 disables (default {defaults.Microbatch})." };
+        var lr = new Option<double?>("--lr") { Description = $"AdamW learning rate (default {Text(defaults.Lr)})." };
+        var weightDecay = new Option<double?>("--weight-decay") { Description = $"AdamW weight decay (default {Text(defaults.WeightDecay)})." };
+        var lrAnneal = new Option<long?>("--lr-anneal-steps") { Description = $"Anneal the learning rate linearly to 0 over this many steps, then stop; 0 disables (default {defaults.LrAnnealSteps})." };
+        var emaRate = new Option<string?>("--ema-rate") { Description = $"Comma-separated EMA rates, one averaged copy of the weights each (default {string.Join(",", defaults.EmaRates.Select(Text))})." };
+        var sampler = new Option<ScheduleSampler?>("--schedule-sampler") { Description = $"How training timesteps are drawn: Uniform or LossSecondMoment (default {defaults.ScheduleSampler})." };
+        var logInterval = new Option<int?>("--log-interval") { Description = $"Steps per row of progress.csv and the console (default {defaults.LogInterval})." };
+        var saveInterval = new Option<int?>("--save-interval") { Description = $"Steps between checkpoints (default {defaults.SaveInterval})." };
+        var seed = new Option<long>("--seed") { Description = "Seed of every random draw (data order, timesteps, noise, dropout).", DefaultValueFactory = _ => 0 };
+        var device = DeviceOption();
+        var command = new Command("train", "Train the model on a dataset (the reference's image_train.py), resumably, with progress and checkpoints.")
+        {
+            dataDir, runDir, maxSteps, resume, resumeCheckpoint, batchSize, microbatch, lr, weightDecay, lrAnneal, emaRate, sampler,
+            logInterval, saveInterval, seed, device,
+        };
+        command.SetAction(result => Guarded(() =>
+        {
+            if (result.GetValue(resume) && result.GetValue(resumeCheckpoint) is not null)
+                throw new ArgumentException("--resume continues --run-dir's own checkpoints and --resume-checkpoint starts from another run's: give one of them");
+            var options = defaults with
+            {
+                BatchSize = result.GetValue(batchSize) ?? defaults.BatchSize,
+                Microbatch = result.GetValue(microbatch) ?? defaults.Microbatch,
+                Lr = result.GetValue(lr) ?? defaults.Lr,
+                WeightDecay = result.GetValue(weightDecay) ?? defaults.WeightDecay,
+                LrAnnealSteps = result.GetValue(lrAnneal) ?? defaults.LrAnnealSteps,
+                EmaRates = result.GetValue(emaRate) is { } rates ? ParseEmaRatesOption(rates) : defaults.EmaRates,
+                ScheduleSampler = result.GetValue(sampler) ?? defaults.ScheduleSampler,
+                LogInterval = result.GetValue(logInterval) ?? defaults.LogInterval,
+                SaveInterval = result.GetValue(saveInterval) ?? defaults.SaveInterval,
+                MaxSteps = result.GetValue(maxSteps),
+                Seed = result.GetValue(seed),
+            };
+            return Train(model, new TrainCommandOptions(result.GetValue(dataDir)!, result.GetValue(runDir), result.GetValue(resume),
+                result.GetValue(resumeCheckpoint), options, result.GetValue(device)!));
+        }));
+        return command;
+    }
+
+    sealed record TrainCommandOptions(string DataDir, string? RunDir, bool Resume, string? ResumeCheckpoint, TrainingOptions Training, string Device);
+
+    static int Train(ModelDefinition model, TrainCommandOptions command)
+    {
+        var console = AnsiConsole.Console;
+        var options = command.Training;
+        options.Validate();
+        var device = torch.device(command.Device);
+        var dataset = ImageDatasets.Open(command.DataDir, model.ImageSize, model.ClassConditional, model.ClassConditional ? model.NumClasses : null);
+        if (dataset.Channels != model.Channels)
+            throw new DataException(dataset.Source, $"{dataset.Source} gives {dataset.Channels}-channel images; {model.Name} takes {model.Channels} channels");
+        var runDirectory = ChooseRunDirectory(model, command.RunDir, command.Resume);
+
+        var existing = TrainingCheckpoint.FindLatest(runDirectory);
+        if (existing is not null && !command.Resume)
+            throw new ArgumentException($"{runDirectory} already holds a checkpoint (step {existing.Step}); pass --resume to continue that run, or choose another --run-dir");
+
+        torch.random.manual_seed(options.Seed); // the initial weights, so that the seed fixes the whole run
+        using var network = model.CreateNetwork();
+        if (device.type != DeviceType.CPU) network.to(device);
+        var diffusion = model.CreateDiffusion(""); // training uses every step; a declared respacing is for sampling
+        using var display = new TrainingConsole(console, model.Name, options.MaxSteps);
+        using var loop = new TrainLoop(network, diffusion, options, runDirectory,
+            consumed => Batches(new TrainingDataLoader(dataset, options.BatchSize, options.Seed, device, startBatch: consumed)),
+            [display, new LossCurveWriter(Path.Combine(runDirectory, LossCurveWriter.FileName))]);
+
+        if (command.Resume && !loop.Resume())
+            console.MarkupLine($"[yellow]{Markup.Escape(runDirectory)} holds no complete checkpoint yet: starting from step 0.[/]");
+        if (command.ResumeCheckpoint is { } start) loop.StartFrom(start);
+
+        using var cancellation = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCtrlC = (_, e) =>
+        {
+            e.Cancel = true; // finish the step, save, then exit
+            cancellation.Cancel();
+        };
+        Console.CancelKeyPress += onCtrlC;
+        using var onSigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
+        {
+            context.Cancel = true;
+            cancellation.Cancel();
+        });
+        try
+        {
+            var outcome = display.Run(() => loop.Run(cancellation.Token));
+            console.WriteLine($"{Describe(outcome.Reason)} after step {outcome.Step}; checkpoint {outcome.Checkpoint.ModelPath}");
+            return 0;
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCtrlC;
+        }
+    }
+
+    /// <summary>The given run folder; or a new one under <see cref="RunsFolder"/>; or, to resume, the newest one there.</summary>
+    static string ChooseRunDirectory(ModelDefinition model, string? runDir, bool resume)
+    {
+        if (runDir is not null) return Path.GetFullPath(runDir);
+        var runs = Path.GetFullPath(RunsFolder);
+        if (resume)
+        {
+            var newest = Directory.Exists(runs)
+                ? Directory.EnumerateDirectories(runs, model.Name + "-*").Where(d => TrainingCheckpoint.FindLatest(d) is not null).Order(StringComparer.Ordinal).LastOrDefault()
+                : null;
+            return newest ?? throw new ArgumentException($"--resume without --run-dir continues the newest run in {runs}, but it holds no {model.Name} run with a checkpoint");
+        }
+        return Path.Combine(runs, $"{model.Name}-{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}");
+    }
+
+    static IEnumerator<TrainingBatch> Batches(TrainingDataLoader loader)
+    {
+        using (loader)
+        {
+            while (true) yield return loader.Next();
+        }
+    }
+
+    static IReadOnlyList<double> ParseEmaRatesOption(string rates)
+    {
+        try
+        {
+            return TrainingOptions.ParseEmaRates(rates);
+        }
+        catch (FormatException error)
+        {
+            throw new ArgumentException($"--ema-rate: {error.Message}", error);
+        }
+    }
+
+    static string Describe(TrainingStopReason reason) => reason switch
+    {
+        TrainingStopReason.MaxSteps => "Reached --max-steps",
+        TrainingStopReason.Annealed => "The learning rate annealed to 0",
+        TrainingStopReason.Cancelled => "Stopped on request",
+        _ => "The data ran out",
+    };
+}
