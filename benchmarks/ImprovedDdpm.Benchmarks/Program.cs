@@ -1,0 +1,32 @@
+// Speed of training and sampling on this machine, with the examples' models:
+//   dotnet run -c Release --project benchmarks/ImprovedDdpm.Benchmarks              (everything, ~15 min on 2 cores)
+//   dotnet run -c Release --project benchmarks/ImprovedDdpm.Benchmarks -- --filter '*Training*'
+// Besides BenchmarkDotNet's table it prints the medians as samples/s (training) and seconds per image (sampling).
+using System.Globalization;
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Running;
+using BenchmarkDotNet.Toolchains.InProcess.Emit;
+using ImprovedDdpm;
+using ImprovedDdpm.Benchmarks;
+
+LibTorchLog.Configure();
+// Each operation takes from milliseconds to seconds: a few measured runs of one invocation each, in this process
+// (the TorchSharp native-library fix is applied to this project's output, not to a generated benchmark project).
+var config = DefaultConfig.Instance
+    .AddJob(Job.Default.WithToolchain(InProcessEmitToolchain.Instance).WithLaunchCount(1).WithWarmupCount(1).WithIterationCount(5).WithInvocationCount(1).WithUnrollFactor(1))
+    .WithOptions(ConfigOptions.DisableOptimizationsValidator);
+var summaries = BenchmarkSwitcher.FromAssembly(typeof(TrainingBenchmarks).Assembly).Run(args, config);
+
+Console.WriteLine();
+Console.WriteLine("model       batch  median         derived");
+foreach (var report in summaries.SelectMany(s => s.Reports).Where(r => r.ResultStatistics is not null))
+{
+    var parameters = report.BenchmarkCase.Parameters;
+    var batch = (int)parameters["BatchSize"];
+    var seconds = report.ResultStatistics!.Median / 1e9;
+    var derived = report.BenchmarkCase.Descriptor.Type == typeof(TrainingBenchmarks)
+        ? $"{batch / seconds:F2} training samples/s"
+        : $"{seconds / batch:F2} s per image (DDIM 50)";
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{parameters["Model"],-11} {batch,5}  {seconds,8:F3} s     {derived}"));
+}
