@@ -7,20 +7,14 @@ namespace ImprovedDdpm.Benchmarks;
 /// <c>sample --use-ddim --timestep-respacing ddim50</c> of a batch, through <see cref="ImageSampling.Run"/> (freshly
 /// initialised weights: the arithmetic is that of trained ones). Seconds per image = time / batch size.
 /// </summary>
-public class SamplingBenchmarks
+public class SamplingBenchmarks : ModelBenchmark
 {
     string weights = null!;
-
-    [Params("Quickstart", "Cifar10")]
-    public string Model { get; set; } = "";
-
-    [Params(1, 8)]
-    public int BatchSize { get; set; }
 
     [GlobalSetup]
     public void Setup()
     {
-        var model = Models.Get(Model);
+        var model = Definition;
         manual_seed(0);
         using var network = model.CreateNetwork();
         weights = Path.Combine(Directory.CreateTempSubdirectory("improved-ddpm-bench-").FullName, "model.pt");
@@ -28,7 +22,7 @@ public class SamplingBenchmarks
     }
 
     [Benchmark]
-    public SampleSet Ddim50() => ImageSampling.Run(Models.Get(Model),
+    public SampleSet Ddim50() => ImageSampling.Run(Definition,
         new SampleOptions(weights, NumSamples: BatchSize, BatchSize: BatchSize, Respacing: "ddim50", UseDdim: true));
 
     [GlobalCleanup]

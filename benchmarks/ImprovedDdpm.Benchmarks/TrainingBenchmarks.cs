@@ -7,23 +7,17 @@ namespace ImprovedDdpm.Benchmarks;
 /// One optimiser step of the real training loop (<see cref="TrainLoop.TrainOn"/>: forward, losses, backward, gradient
 /// norm, AdamW, EMA), on random images of the model's size. Samples per second = batch size / time per step.
 /// </summary>
-public class TrainingBenchmarks
+public class TrainingBenchmarks : ModelBenchmark
 {
     nn.Module network = null!;
     TrainLoop loop = null!;
     TrainingBatch batch = null!;
     string runDirectory = null!;
 
-    [Params("Quickstart", "Cifar10")]
-    public string Model { get; set; } = "";
-
-    [Params(1, 8)]
-    public int BatchSize { get; set; }
-
     [GlobalSetup]
     public void Setup()
     {
-        var model = Models.Get(Model);
+        var model = Definition;
         manual_seed(0);
         network = model.CreateNetwork();
         runDirectory = Directory.CreateTempSubdirectory("improved-ddpm-bench-").FullName;
