@@ -9,6 +9,7 @@ namespace ImprovedDdpm.Tests.EndToEnd;
 /// <c>train</c> of the generated command-line tool on the tiny models: it learns, it resumes exactly, its checkpoints
 /// feed <c>sample</c> and <c>nll</c>, and bad input is refused by name without touching what was saved.
 /// </summary>
+[Collection(GlobalRandomState.Name)]
 public sealed class TrainCommandTests : IDisposable
 {
     readonly string folder = Directory.CreateTempSubdirectory("improved-ddpm-train-").FullName;
