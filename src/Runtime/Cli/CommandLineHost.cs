@@ -19,6 +19,7 @@ public static partial class CommandLineHost
         root.Subcommands.Add(SampleCommand(model));
         root.Subcommands.Add(MergeCommand());
         root.Subcommands.Add(NllCommand(model));
+        root.Subcommands.Add(ReportCommand(model));
         return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
     }
 
@@ -161,6 +162,26 @@ public static partial class CommandLineHost
             console.WriteLine($"{nll.Count} images: {nll.MeanBpd.ToString("F6", CultureInfo.InvariantCulture)} bits/dim " +
                 $"(standard error {nll.StandardError.ToString("F6", CultureInfo.InvariantCulture)}); prior term {nll.PriorBpd.Average().ToString("G4", CultureInfo.InvariantCulture)}; per-step terms in {csv}");
             console.WriteLine(nll.MeanBpd.ToString("R", CultureInfo.InvariantCulture));
+            return 0;
+        }));
+        return command;
+    }
+
+    static Command ReportCommand(ModelDefinition model)
+    {
+        var runDir = new Option<string>("--run-dir") { Description = "The run folder of `train` (its progress.csv, nll_terms.csv and .npz samples are used).", Required = true };
+        var nllTerms = new Option<string?>("--nll-terms") { Description = "Per-step terms written by `nll --terms-csv` (default: nll_terms.csv in the run folder, if there)." };
+        var samples = new Option<string[]>("--samples") { Description = "Sample files (.npz from `sample`) to show as grids.", AllowMultipleArgumentsPerToken = true };
+        var output = new Option<string?>("--output") { Description = "Folder for the PNGs and report.html (default: <run-dir>/report)." };
+        var command = new Command("report", "Draw the noise schedules, the training curves, the bound per timestep and sample grids as PNGs and one self-contained HTML page.")
+        {
+            runDir, nllTerms, samples, output,
+        };
+        command.SetAction(result => Guarded(() =>
+        {
+            var run = result.GetValue(runDir)!;
+            var files = RunReport.Write(model, run, result.GetValue(output) ?? Path.Combine(run, "report"), result.GetValue(nllTerms), result.GetValue(samples) ?? []);
+            AnsiConsole.Console.WriteLine($"wrote {files.Html} with {files.Pictures.Count} pictures");
             return 0;
         }));
         return command;

@@ -3,8 +3,9 @@ using System.Globalization;
 namespace ImprovedDdpm;
 
 /// <summary>
-/// The rows of a run's <c>progress.csv</c> (written by <see cref="CsvProgressLog"/>), read back for plots: each row's
-/// step and its numeric columns by name; an empty cell (a quartile no example fell into) is absent.
+/// A numeric CSV read back for plots: a run's <c>progress.csv</c> (written by <see cref="CsvProgressLog"/>) or
+/// <c>nll</c>'s per-step terms. Each row maps column names to values; an empty cell (a quartile no example fell into)
+/// is absent.
 /// </summary>
 public sealed record ProgressCsv(IReadOnlyList<string> Columns, IReadOnlyList<IReadOnlyDictionary<string, double>> Rows)
 {
@@ -34,10 +35,10 @@ public sealed record ProgressCsv(IReadOnlyList<string> Columns, IReadOnlyList<IR
         return new ProgressCsv(columns, rows);
     }
 
-    /// <summary>(step, value) of every row that has <paramref name="column"/>.</summary>
-    public (double[] Steps, double[] Values) Series(string column)
+    /// <summary>(x, value) of every row that has both <paramref name="column"/> and <paramref name="x"/> (the step by default).</summary>
+    public (double[] Xs, double[] Values) Series(string column, string x = "step")
     {
-        var rows = Rows.Where(r => r.ContainsKey(column) && r.ContainsKey("step")).ToList();
-        return ([.. rows.Select(r => r["step"])], [.. rows.Select(r => r[column])]);
+        var rows = Rows.Where(r => r.ContainsKey(column) && r.ContainsKey(x)).ToList();
+        return ([.. rows.Select(r => r[x])], [.. rows.Select(r => r[column])]);
     }
 }
