@@ -84,7 +84,7 @@ public static class Checkpoint
             if (IsSafetensors(path))
                 Safetensors.SaveStateDict(stream, state, leaveOpen: true);
             else
-                PyTorchPickler.PickleStateDict(stream, state, leaveOpen: true);
+                TorchZipWriter.WriteStateDict(stream, state);
         });
     }
 

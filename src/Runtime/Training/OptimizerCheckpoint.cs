@@ -57,7 +57,7 @@ public static class OptimizerCheckpoint
             });
         }
         var root = new Hashtable { ["state"] = state, ["param_groups"] = groups };
-        AtomicFile.Write(path, stream => PyTorchPickler.PickleStateDict(stream, root, leaveOpen: true));
+        AtomicFile.Write(path, stream => TorchZipWriter.Write(stream, root));
     }
 
     /// <summary>
