@@ -78,16 +78,53 @@ public static class ImageDatasets
     {
         ArgumentNullException.ThrowIfNull(dataset);
         ArgumentNullException.ThrowIfNull(indices);
+        return DecodedItems.Decode(dataset, indices, decodeThreads: 1, CancellationToken.None).ToBatch(dataset, device ?? CPU);
+    }
+}
+
+/// <summary>
+/// Items of a dataset decoded to floats and labels, before they become tensors: what <see cref="ImageDatasets.DecodeBatch"/>
+/// does on the calling thread and <see cref="TrainingDataLoader"/> ahead of time on a background task.
+/// </summary>
+sealed record DecodedItems(int Count, float[] Images, long[]? Labels)
+{
+    /// <summary>Decodes <paramref name="items"/> in order, on <paramref name="decodeThreads"/> threads.</summary>
+    public static DecodedItems Decode(IImageDataset dataset, IReadOnlyList<int> items, int decodeThreads, CancellationToken token)
+    {
         var itemLength = dataset.ItemLength;
-        var images = new float[indices.Count * itemLength];
-        var labels = dataset.ClassNames is null ? null : new long[indices.Count];
-        for (var i = 0; i < indices.Count; i++)
+        var images = new float[items.Count * itemLength];
+        var labels = dataset.ClassNames is null ? null : new long[items.Count];
+        void DecodeItem(int i)
         {
-            var label = dataset.Decode(indices[i], images.AsSpan(i * itemLength, itemLength));
-            if (labels is not null) labels[i] = label ?? throw new InvalidOperationException($"{dataset.Source}: item {indices[i]} has no label although the dataset has classes");
+            var label = dataset.Decode(items[i], images.AsSpan(i * itemLength, itemLength));
+            if (labels is not null)
+            {
+                labels[i] = label ?? throw new InvalidOperationException(
+                    $"{dataset.Source}: item {items[i]} has no label although the dataset has classes");
+            }
         }
-        var target = device ?? CPU;
-        return new TrainingBatch(tensor(images, [indices.Count, dataset.Channels, dataset.ImageSize, dataset.ImageSize], ScalarType.Float32, target),
-            labels is null ? null : tensor(labels, [indices.Count], ScalarType.Int64, target));
+
+        if (decodeThreads == 1)
+        {
+            for (var i = 0; i < items.Count; i++)
+            {
+                token.ThrowIfCancellationRequested();
+                DecodeItem(i);
+            }
+        }
+        else
+        {
+            var options = new ParallelOptions { MaxDegreeOfParallelism = decodeThreads, CancellationToken = token };
+            Parallel.For(0, items.Count, options, DecodeItem);
+        }
+        return new DecodedItems(items.Count, images, labels);
+    }
+
+    /// <summary>The images [N, C, H, W] float32 and labels [N] int64 as tensors on <paramref name="device"/>, made on the calling thread.</summary>
+    public TrainingBatch ToBatch(IImageDataset dataset, Device device)
+    {
+        var images = tensor(Images, [Count, dataset.Channels, dataset.ImageSize, dataset.ImageSize], ScalarType.Float32, device);
+        var labels = Labels is null ? null : tensor(Labels, [Count], ScalarType.Int64, device);
+        return new TrainingBatch(images, labels);
     }
 }

@@ -133,11 +133,9 @@ public sealed class TrainingDataLoader : IDisposable
 
     TrainingBatch ToBatch(DecodedBatch decoded)
     {
-        long[] shape = [BatchSize, dataset.Channels, dataset.ImageSize, dataset.ImageSize];
-        var images = tensor(decoded.Images, shape, ScalarType.Float32, device);
-        var labels = decoded.Labels is null ? null : tensor(decoded.Labels, [BatchSize], ScalarType.Int64, device);
+        var batch = decoded.Items.ToBatch(dataset, device);
         NextBatch = decoded.Index + 1;
-        return new TrainingBatch(images, labels);
+        return batch;
     }
 
     async Task ProduceAsync(long firstBatch, CancellationToken token)
@@ -157,7 +155,7 @@ public sealed class TrainingDataLoader : IDisposable
                     orderEpoch = epoch;
                 }
                 var items = order!.AsSpan((int)(batch % perEpoch) * BatchSize, BatchSize).ToArray();
-                var decoded = Decode(batch, items, token);
+                var decoded = new DecodedBatch(batch, DecodedItems.Decode(dataset, items, decodeThreads, token));
                 await channel.Writer.WriteAsync(decoded, token).ConfigureAwait(false);
             }
         }
@@ -175,37 +173,6 @@ public sealed class TrainingDataLoader : IDisposable
         }
     }
 
-    DecodedBatch Decode(long batch, int[] items, CancellationToken token)
-    {
-        var itemLength = dataset.ItemLength;
-        var images = new float[items.Length * itemLength];
-        var labels = dataset.ClassNames is null ? null : new long[items.Length];
-        void DecodeItem(int i)
-        {
-            var label = dataset.Decode(items[i], images.AsSpan(i * itemLength, itemLength));
-            if (labels is not null)
-            {
-                labels[i] = label ?? throw new InvalidOperationException(
-                    $"{dataset.Source}: item {items[i]} has no label although the dataset has classes");
-            }
-        }
-
-        if (decodeThreads == 1)
-        {
-            for (var i = 0; i < items.Length; i++)
-            {
-                token.ThrowIfCancellationRequested();
-                DecodeItem(i);
-            }
-        }
-        else
-        {
-            var options = new ParallelOptions { MaxDegreeOfParallelism = decodeThreads, CancellationToken = token };
-            Parallel.For(0, items.Length, options, DecodeItem);
-        }
-        return new DecodedBatch(batch, images, labels);
-    }
-
     /// <summary>Stops the background decoding and waits for it to end; batches already returned stay valid.</summary>
     public void Dispose()
     {
@@ -216,7 +183,7 @@ public sealed class TrainingDataLoader : IDisposable
         stop.Dispose();
     }
 
-    sealed record DecodedBatch(long Index, float[] Images, long[]? Labels);
+    sealed record DecodedBatch(long Index, DecodedItems Items);
 
     /// <summary>SplitMix64 (Steele, Lea and Flood 2014): a tiny generator whose sequence is fixed by its seed on every platform.</summary>
     struct SplitMix64(ulong state)
