@@ -28,8 +28,6 @@ public sealed record SampleSet(byte[] Pixels, int Count, int Height, int Width, 
     public (string Npz, string Png) Save(string output)
     {
         if (output.EndsWith(".npz", StringComparison.OrdinalIgnoreCase)) output = output[..^4];
-        var directory = Path.GetDirectoryName(Path.GetFullPath(output))!;
-        Directory.CreateDirectory(directory);
         long[] shape = [Count, Height, Width, Channels];
         AtomicFile.WriteFile(output + ".npz", temporary => Npz.SaveSamples(temporary, Pixels, shape, Labels));
         AtomicFile.WriteFile(output + ".png", temporary => SampleImages.SaveGridPng(temporary, Pixels, shape));
@@ -37,15 +35,13 @@ public sealed record SampleSet(byte[] Pixels, int Count, int Height, int Width, 
     }
 
     /// <summary>Reads a set written by <see cref="Save"/> (or by the reference's sampler).</summary>
+    /// <exception cref="DataException">No such file, not an .npz, or no 4-dimensional uint8 <c>arr_0</c>; the message names the file.</exception>
     public static SampleSet Load(string npzPath)
     {
         using var npz = new NpzReader(npzPath);
-        if (!npz.Contains("arr_0"))
-            throw new InvalidDataException($"{npzPath} has no arr_0 (the samples); it holds {string.Join(", ", npz.Names)}");
-        var header = npz.Header("arr_0");
-        if (header.DType != NpyDType.UInt8 || header.Shape.Length != 4)
-            throw new InvalidDataException($"{npzPath}: arr_0 must be NHWC uint8; it is {header.Descr} {header.ShapeText}");
-        var pixels = npz.ReadUInt8("arr_0", out _);
+        var pixels = npz.ReadUInt8("arr_0", out var header);
+        if (header.Shape.Length != 4)
+            throw new DataException(npzPath, $"{npzPath}: arr_0 must be NHWC uint8 samples; its shape is {header.ShapeText}");
         var labels = npz.Contains("arr_1") ? npz.ReadInt64("arr_1", out _) : null;
         return new SampleSet(pixels, (int)header.Shape[0], (int)header.Shape[1], (int)header.Shape[2], (int)header.Shape[3], labels);
     }
