@@ -128,7 +128,7 @@ public static partial class CommandLineHost
 
     static Command NllCommand(ModelDefinition model)
     {
-        var dataDir = new Option<string>("--data-dir") { Description = "Images to evaluate: a folder of jpg/png (recursive), CIFAR-10's binary batches, or an .npz (arr_0 NHWC uint8).", Required = true };
+        var dataDir = new Option<string>("--data-dir") { Description = "Images to evaluate: a folder of jpg/jpeg/png/gif (recursive), one CIFAR-10 .bin batch (test_batch.bin for the test set; a CIFAR-10 folder means its training batches), or an .npz (arr_0 NHWC uint8).", Required = true };
         var modelPath = new Option<string>("--model-path") { Description = "Weights to evaluate: a checkpoint of ours or the reference's .pt, or .safetensors.", Required = true };
         var batchSize = new Option<int>("--batch-size") { Description = "Images per batch.", DefaultValueFactory = _ => 16 };
         var numSamples = new Option<int?>("--num-samples") { Description = "Evaluate only the first N images (default: all)." };
