@@ -14,7 +14,7 @@ public static partial class CommandLineHost
     static Command TrainCommand(ModelDefinition model)
     {
         var defaults = model.Training;
-        var dataDir = new Option<string>("--data-dir") { Description = "Training images: a folder of jpg/jpeg/png (recursive; class = file name before the first '_'), CIFAR-10's binary batches, or an .npz (arr_0 NHWC uint8, optional labels).", Required = true };
+        var dataDir = new Option<string>("--data-dir") { Description = "Training images: a folder of jpg/jpeg/png/gif (recursive; class = file name before the first '_'), CIFAR-10's binary batches, or an .npz (arr_0 NHWC uint8, optional labels).", Required = true };
         var runDir = new Option<string?>("--run-dir") { Description = $"Where checkpoints, progress.csv and loss.png go. Default: a new folder {RunsFolder}/{model.Name}-<time> here; with --resume, the newest such folder." };
         var maxSteps = new Option<long?>("--max-steps") { Description = "Stop after this many optimiser steps in total, with a checkpoint. Default: run until --lr-anneal-steps or Ctrl+C (which also saves)." };
         var resume = new Option<bool>("--resume") { Description = "Continue the run in --run-dir exactly where its newest complete checkpoint left it (weights, optimizer, EMA, step, data order)." };
