@@ -87,6 +87,9 @@ public sealed class NpzReader : IDisposable
     /// <summary>Reads a float32 array whole.</summary>
     public float[] ReadFloat32(string name, out NpyHeader header) => Read<float>(name, NpyDType.Float32, out header);
 
+    /// <summary>Reads a float64 array whole.</summary>
+    public double[] ReadFloat64(string name, out NpyHeader header) => Read<double>(name, NpyDType.Float64, out header);
+
     T[] Read<T>(string name, NpyDType dtype, out NpyHeader header) where T : unmanaged
     {
         using var stream = Open(name, out header);

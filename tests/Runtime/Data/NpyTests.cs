@@ -140,5 +140,19 @@ public sealed class NpyTests
         Assert.Contains("values is <f4; |u1 was expected", wrong.Message);
     }
 
+    [Fact]
+    public void Float64_arrays_round_trip_through_an_npz()
+    {
+        using var temp = new TempFolder();
+        var path = temp.File("statistics.npz");
+        double[] sigma = [1.0, 0.25, 0.25, double.Epsilon];
+        using (var writer = new NpzWriter(path)) writer.Write("sigma", sigma, 2, 2);
+        using var npz = new NpzReader(path);
+        Assert.Equal(sigma, npz.ReadFloat64("sigma", out var header));
+        Assert.Equal(("<f8", "(2, 2)"), (header.Descr, header.ShapeText));
+        var wrong = Assert.Throws<DataException>(() => npz.ReadFloat32("sigma", out _));
+        Assert.Contains("sigma is <f8; <f4 was expected", wrong.Message);
+    }
+
     static NpyHeader Read(byte[] bytes) => NpyHeader.Read(new MemoryStream(bytes), "x.npy");
 }
