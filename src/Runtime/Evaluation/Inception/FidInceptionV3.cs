@@ -164,8 +164,8 @@ public sealed class FidInceptionV3 : nn.Module<Tensor, Tensor>
         CheckImages(images);
         using var resized = nn.functional.interpolate(images, size: [ImageSize, ImageSize], mode: InterpolationMode.Bilinear,
             align_corners: false);
-        using var doubled = resized.mul(2);
-        return doubled.sub_(1);
+        var scaled = resized.mul(2);
+        return scaled.sub_(1);
     }
 
     /// <summary>The pool3 features [N, 2048] of images [N, 3, H, W] in [0, 1] (pytorch-fid's block 3 output, flattened).</summary>
