@@ -112,6 +112,12 @@ public sealed class FidInceptionV3 : nn.Module<Tensor, Tensor>
     /// them. pytorch-fid's file has the counters (PyTorch versions without them reject it with "Unexpected key(s)
     /// …bn.num_batches_tracked", mseitzer/pytorch-fid#34); the allowance covers conversions that drop them. Any other
     /// missing, unexpected or misshapen key is refused.
+    /// <para>
+    /// The file must be in a format <see cref="Checkpoint"/> reads: a PyTorch zip checkpoint (PyTorch ≥ 1.6) or
+    /// <c>.safetensors</c>. pytorch-fid's published file predates PyTorch 1.6 and is most likely in the legacy
+    /// (non-zip) <c>torch.save</c> format, which TorchSharp.PyBridge does not read; re-save it once with a current
+    /// PyTorch (<c>torch.save(torch.load(path), new_path)</c>, or as safetensors) and load the result.
+    /// </para>
     /// </summary>
     /// <exception cref="CheckpointMismatchException">The file does not hold this network's weights.</exception>
     public void LoadWeights(string path)
