@@ -1,4 +1,5 @@
 using System.CommandLine;
+using TorchSharp;
 using System.Globalization;
 using Spectre.Console;
 
@@ -19,6 +20,7 @@ public static partial class CommandLineHost
         root.Subcommands.Add(SampleCommand(model));
         root.Subcommands.Add(MergeCommand());
         root.Subcommands.Add(NllCommand(model));
+        root.Subcommands.Add(EvaluateCommand());
         root.Subcommands.Add(ReportCommand(model));
         return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
     }
@@ -162,6 +164,39 @@ public static partial class CommandLineHost
             console.WriteLine($"{nll.Count} images: {nll.MeanBpd.ToString("F6", CultureInfo.InvariantCulture)} bits/dim " +
                 $"(standard error {nll.StandardError.ToString("F6", CultureInfo.InvariantCulture)}); prior term {nll.PriorBpd.Average().ToString("G4", CultureInfo.InvariantCulture)}; per-step terms in {csv}");
             console.WriteLine(nll.MeanBpd.ToString("R", CultureInfo.InvariantCulture));
+            return 0;
+        }));
+        return command;
+    }
+
+    static Command EvaluateCommand()
+    {
+        var samples = new Option<string>("--samples") { Description = "Samples to judge: an .npz as `sample` writes it (arr_0 NHWC uint8).", Required = true };
+        var reference = new Option<string>("--reference") { Description = "Reference statistics (.npz with mu and sigma, as pytorch-fid writes), or reference images: a folder, CIFAR-10 batches or an .npz with arr_0. Precision and recall need images.", Required = true };
+        var weights = new Option<string>("--inception-weights") { Description = "pytorch-fid's FID Inception weights (pt_inception-2015-12-05, re-saved with torch.save by a current PyTorch, or as .safetensors).", Required = true };
+        var batchSize = new Option<int>("--batch-size") { Description = "Images per Inception batch.", DefaultValueFactory = _ => InceptionFeatures.DefaultBatchSize };
+        var saveStats = new Option<string?>("--save-reference-stats") { Description = "Cache the reference images' statistics to this .npz (mu, sigma) for later runs." };
+        var device = DeviceOption();
+        var command = new Command("evaluate", "FID, Inception Score, precision and recall of samples against a reference, with pytorch-fid's Inception network.")
+        {
+            samples, reference, weights, batchSize, saveStats, device,
+        };
+        command.SetAction(result => Guarded(() =>
+        {
+            using var network = FidInceptionV3.Load(result.GetValue(weights)!, torch.device(result.GetValue(device)!));
+            SampleEvaluationResult evaluation = null!;
+            AnsiConsole.Progress().Start(context =>
+            {
+                var tasks = new Dictionary<string, ProgressTask>();
+                evaluation = SampleEvaluation.Run(network, result.GetValue(samples)!, result.GetValue(reference)!, result.GetValue(batchSize),
+                    result.GetValue(saveStats), new Progress<(string Set, int Done, int Total)>(p =>
+                    {
+                        if (!tasks.TryGetValue(p.Set, out var task)) tasks[p.Set] = task = context.AddTask($"Inception features: {p.Set}");
+                        task.MaxValue = p.Total;
+                        task.Value = p.Done;
+                    }));
+            });
+            foreach (var line in SampleEvaluation.Describe(evaluation)) AnsiConsole.Console.WriteLine(line);
             return 0;
         }));
         return command;

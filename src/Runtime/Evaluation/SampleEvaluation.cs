@@ -1,0 +1,97 @@
+using System.Globalization;
+
+namespace ImprovedDdpm;
+
+/// <summary>What <see cref="SampleEvaluation.Run"/> measured; precision and recall need reference images, not only statistics.</summary>
+public sealed record SampleEvaluationResult(int Samples, int? ReferenceImages, double Fid, InceptionScoreResult InceptionScore, PrecisionRecallResult? PrecisionRecall);
+
+/// <summary>
+/// FID, Inception Score and precision/recall of a sample file against a reference, all from one FID Inception-v3
+/// pass over each set: pool3 features for FID (Fréchet distance of their Gaussians) and precision/recall (k = 3
+/// manifolds), the samples' logits for the Inception Score.
+/// </summary>
+public static class SampleEvaluation
+{
+    /// <param name="samplesPath">An <c>.npz</c> as <c>sample</c> writes it (<c>arr_0</c> NHWC uint8).</param>
+    /// <param name="referencePath">Reference statistics (an <c>.npz</c> with <c>mu</c> and <c>sigma</c>), or reference
+    /// images: an image folder, CIFAR-10 batches, or an <c>.npz</c> with <c>arr_0</c>.</param>
+    /// <param name="saveReferenceStatistics">Where to cache the reference images' statistics for next time, if given.</param>
+    public static SampleEvaluationResult Run(FidInceptionV3 network, string samplesPath, string referencePath, int batchSize = InceptionFeatures.DefaultBatchSize,
+        string? saveReferenceStatistics = null, IProgress<(string Set, int Done, int Total)>? progress = null)
+    {
+        var samples = SampleSet.Load(samplesPath);
+        var (samplePool, sampleLogits) = Features(network, samples.Pixels, samples.Count, samples.Height, samples.Width, batchSize, "samples", progress);
+
+        FeatureStatistics reference;
+        double[,]? referencePool = null;
+        int? referenceCount = null;
+        if (IsStatisticsFile(referencePath))
+        {
+            reference = FeatureStatisticsFile.Load(referencePath);
+        }
+        else
+        {
+            var dataset = ImageDatasets.Open(referencePath, samples.Height);
+            var pixels = ToUInt8Nhwc(dataset);
+            (referencePool, _) = Features(network, pixels, dataset.Count, dataset.ImageSize, dataset.ImageSize, batchSize, "reference", progress);
+            referenceCount = dataset.Count;
+            reference = FeatureStatistics.FromFeatures(referencePool);
+            if (saveReferenceStatistics is not null) FeatureStatisticsFile.Save(reference, saveReferenceStatistics);
+        }
+
+        var fid = FrechetDistance.Compute(FeatureStatistics.FromFeatures(samplePool), reference);
+        var inceptionScore = InceptionScore.FromLogits(sampleLogits, Math.Min(InceptionScore.DefaultSplits, samples.Count));
+        var precisionRecall = referencePool is null ? null : PrecisionRecall.Compute(referencePool, samplePool);
+        return new SampleEvaluationResult(samples.Count, referenceCount, fid, inceptionScore, precisionRecall);
+    }
+
+    static bool IsStatisticsFile(string path)
+    {
+        if (!File.Exists(path) || !path.EndsWith(".npz", StringComparison.OrdinalIgnoreCase)) return false;
+        using var npz = new NpzReader(path);
+        return npz.Contains("mu") && npz.Contains("sigma");
+    }
+
+    /// <summary>The dataset's items back as bytes: they decode to exactly byte / 127.5 − 1, so rounding recovers them.</summary>
+    static byte[] ToUInt8Nhwc(IImageDataset dataset)
+    {
+        var size = dataset.ImageSize;
+        var item = new float[dataset.ItemLength];
+        var pixels = new byte[(long)dataset.Count * dataset.ItemLength];
+        for (var n = 0; n < dataset.Count; n++)
+        {
+            dataset.Decode(n, item);
+            for (var c = 0; c < 3; c++)
+                for (var i = 0; i < size * size; i++)
+                    pixels[((long)n * size * size + i) * 3 + c] = (byte)Math.Round((item[c * size * size + i] + 1) * 127.5);
+        }
+        return pixels;
+    }
+
+    static (double[,] Pool3, double[,] Logits) Features(FidInceptionV3 network, byte[] pixels, int count, int height, int width, int batchSize,
+        string set, IProgress<(string Set, int Done, int Total)>? progress)
+    {
+        var pool = new double[count, FidInceptionV3.FeatureDimension];
+        var logits = new double[count, FidInceptionV3.ClassCount];
+        foreach (var batch in InceptionFeatures.FromUInt8Nhwc(network, pixels, [count, height, width, 3], batchSize))
+        {
+            for (var i = 0; i < batch.Count; i++)
+            {
+                for (var d = 0; d < FidInceptionV3.FeatureDimension; d++) pool[batch.Start + i, d] = batch.Pool3[i * FidInceptionV3.FeatureDimension + d];
+                for (var k = 0; k < FidInceptionV3.ClassCount; k++) logits[batch.Start + i, k] = batch.Logits[i * FidInceptionV3.ClassCount + k];
+            }
+            progress?.Report((set, batch.Start + batch.Count, count));
+        }
+        return (pool, logits);
+    }
+
+    /// <summary>One line per measure, invariant culture.</summary>
+    public static IEnumerable<string> Describe(SampleEvaluationResult result)
+    {
+        var against = result.ReferenceImages is { } n ? $"{n} reference images" : "reference statistics";
+        yield return string.Create(CultureInfo.InvariantCulture, $"FID {result.Fid:G6} ({result.Samples} samples against {against})");
+        yield return string.Create(CultureInfo.InvariantCulture, $"Inception Score {result.InceptionScore.Mean:F4} ± {result.InceptionScore.StandardDeviation:F4}");
+        if (result.PrecisionRecall is { } pr)
+            yield return string.Create(CultureInfo.InvariantCulture, $"precision {pr.Precision:F4}, recall {pr.Recall:F4} (k = 3)");
+    }
+}

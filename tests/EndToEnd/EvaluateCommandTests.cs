@@ -1,0 +1,81 @@
+using System.Globalization;
+using ImprovedDdpm.Tests.Generator;
+using ImprovedDdpm.Tests.Support;
+using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.PixelFormats;
+using Xunit.Abstractions;
+using static TorchSharp.torch;
+
+namespace ImprovedDdpm.Tests.EndToEnd;
+
+/// <summary>
+/// <c>evaluate</c> with a randomly initialised FID Inception network (the real weights cannot be downloaded here):
+/// the pipeline must still rank two halves of one dataset as closer than the dataset and noise.
+/// </summary>
+[Collection(GlobalRandomState.Name)]
+public sealed class EvaluateCommandTests(ITestOutputHelper output) : IDisposable
+{
+    readonly string folder = Directory.CreateTempSubdirectory("improved-ddpm-evaluate-").FullName;
+
+    public void Dispose() => Directory.Delete(folder, recursive: true);
+
+    [Fact]
+    public void Halves_of_one_dataset_are_closer_than_the_dataset_and_noise()
+    {
+        manual_seed(5);
+        var weights = Path.Combine(folder, "inception.pt");
+        using (var network = new FidInceptionV3()) Checkpoint.SaveStateDict(network, weights);
+
+        var images = TrainingImages.Write(Path.Combine(folder, "images"), 40, size: 8);
+        var files = Directory.GetFiles(images).Order(StringComparer.Ordinal).ToArray();
+        var reference = Directory.CreateDirectory(Path.Combine(folder, "reference")).FullName;
+        foreach (var file in files.Where((_, i) => i % 2 == 0)) File.Copy(file, Path.Combine(reference, Path.GetFileName(file)));
+        var half = SamplesOf(files.Where((_, i) => i % 2 == 1), "half");
+        var noise = new byte[20 * 8 * 8 * 3];
+        new Random(9).NextBytes(noise);
+        var noisePath = Path.Combine(folder, "noise.npz");
+        Npz.SaveSamples(noisePath, noise, [20, 8, 8, 3]);
+
+        var stats = Path.Combine(folder, "reference_stats.npz");
+        var (code, text) = ToolRunner.Run(TinyFixed.Definition, "evaluate", "--samples", half, "--reference", reference,
+            "--inception-weights", weights, "--batch-size", "8", "--save-reference-stats", stats);
+        Assert.True(code == 0, text);
+        var halves = Fid(text);
+        Assert.Contains("precision", text);
+        Assert.Contains("Inception Score", text);
+
+        (code, text) = ToolRunner.Run(TinyFixed.Definition, "evaluate", "--samples", noisePath, "--reference", stats, "--inception-weights", weights);
+        Assert.True(code == 0, text);
+        var againstNoise = Fid(text);
+        output.WriteLine($"FID(half, other half) = {halves}; FID(noise, data) = {againstNoise}");
+        Assert.True(halves < againstNoise, $"FID(half, other half) = {halves} should be below FID(noise, data) = {againstNoise}");
+    }
+
+    [Fact]
+    public void Missing_weights_are_named()
+    {
+        var missing = Path.Combine(folder, "no-weights.pt");
+        var (code, text) = ToolRunner.Run(TinyFixed.Definition, "evaluate", "--samples", "x.npz", "--reference", "y", "--inception-weights", missing);
+        Assert.Equal(1, code);
+        Assert.Contains(missing, text);
+    }
+
+    string SamplesOf(IEnumerable<string> pngs, string name)
+    {
+        var pixels = new List<byte>();
+        var count = 0;
+        foreach (var png in pngs)
+        {
+            using var image = Image.Load<Rgb24>(png);
+            for (var y = 0; y < 8; y++)
+                for (var x = 0; x < 8; x++) pixels.AddRange([image[x, y].R, image[x, y].G, image[x, y].B]);
+            count++;
+        }
+        var path = Path.Combine(folder, name + ".npz");
+        Npz.SaveSamples(path, pixels.ToArray(), [count, 8, 8, 3]);
+        return path;
+    }
+
+    static double Fid(string output) =>
+        double.Parse(output.Split('\n').Single(line => line.StartsWith("FID ", StringComparison.Ordinal)).Split(' ')[1], CultureInfo.InvariantCulture);
+}
