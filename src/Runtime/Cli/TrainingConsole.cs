@@ -42,8 +42,6 @@ sealed class TrainingConsole(IAnsiConsole console, string modelName, long? maxSt
 
     public void OnStep(TrainingStep step)
     {
-        if (step.Recomputations > 0)
-            console.MarkupLine($"[yellow]step {step.Step}: the gradient came out non-finite from finite losses and was recomputed {step.Recomputations}×[/]");
         if (task is null) return;
         if (maxSteps is not null) task.Value = step.Step + 1;
         task.Description = $"step {step.Step + 1}{(maxSteps is { } max ? "/" + max : "")}  loss {Number(step.Loss)}";

@@ -17,21 +17,16 @@ namespace ImprovedDdpm;
 /// <para>Randomness: each step's timesteps, noise and global generator (dropout) are drawn from generators seeded by
 /// (<see cref="Seed"/>, step), so a run resumed from a checkpoint takes exactly the steps the uninterrupted run would
 /// have, given the same data in the same order. The global TorchSharp generator is reseeded every step.</para>
-/// <para>Non-finite gradients: libtorch 2.10's oneDNN convolution backward on CPU intermittently writes NaN into the
-/// input gradient of convolutions with few output channels (see <see cref="OutputConvolution"/>, which keeps the
-/// U-Net's last layer clear of it). As a safety net, a step whose losses are finite but whose gradient norm is not is
-/// recomputed from the same draws, up to <see cref="MaxGradientRecomputations"/> times, and
-/// <see cref="TrainingStep.Recomputations"/> reports it; a gradient that stays non-finite stops the run as a
-/// divergence. (Recomputing alone did not cure the oneDNN fault: its NaNs tend to recur on the same step.)</para>
+/// <para>Non-finite values: a NaN or infinite loss or gradient norm stops the run before the optimiser step (see
+/// <see cref="TrainingDivergedException"/>). libtorch 2.10's oneDNN convolution backward writes such NaNs into the
+/// input gradient of convolutions with few output channels; the generated U-Nets avoid it in
+/// <see cref="OutputConvolution"/>, the one layer that has them.</para>
 /// <para>Memory: each step runs in its own dispose scope; nothing but the weights, moments and averages outlives it.</para>
 /// </remarks>
 public sealed class TrainLoop : IDisposable
 {
     /// <summary>The file in the run folder that receives a row every logging interval.</summary>
     public const string ProgressFileName = "progress.csv";
-
-    /// <summary>How often a step whose losses are finite but whose gradient is not is recomputed before giving up.</summary>
-    public const int MaxGradientRecomputations = 3;
 
     const ulong TimestepStream = 1, NoiseStream = 2, GlobalStream = 3;
 
@@ -241,7 +236,7 @@ public sealed class TrainLoop : IDisposable
     /// One optimiser step on <paramref name="batch"/>, as <see cref="Run"/> takes each (its values go into the current
     /// logging interval); no row is written and nothing is saved. For loops of one's own, and for benchmarks.
     /// </summary>
-    /// <exception cref="TrainingDivergedException">A loss, or the gradient norm after every recomputation, was not finite.</exception>
+    /// <exception cref="TrainingDivergedException">A loss or the gradient norm was not finite; nothing of the step was applied.</exception>
     public TrainingStep TrainOn(TrainingBatch batch)
     {
         ArgumentNullException.ThrowIfNull(batch);
@@ -254,22 +249,9 @@ public sealed class TrainLoop : IDisposable
         if (batchSize != Options.BatchSize)
             throw new InvalidDataException($"batch {BatchesConsumed} holds {batchSize} examples; the batch size is {Options.BatchSize} (drop incomplete batches, as the reference's loader does)");
 
-        // A non-finite gradient from finite losses is recomputed from the same draws (see the remarks on the class).
-        var samplerHistory = sampler is LossSecondMomentResampler resampler ? resampler.History() : null;
-        var recomputations = 0;
-        ForwardBackwardResult pass;
-        double gradNorm;
-        while (true)
-        {
-            pass = ForwardBackward(step, images, labels);
-            gradNorm = GradNorm();
-            if (double.IsFinite(gradNorm)) break;
-            if (recomputations == MaxGradientRecomputations)
-                throw new TrainingDivergedException(step, "gradient norm", gradNorm, LastCheckpoint);
-            recomputations++;
-            if (samplerHistory is not null) ((LossSecondMomentResampler)sampler).RestoreHistory(samplerHistory);
-        }
-        pass.Log(log);
+        var loss = ForwardBackward(step, images, labels);
+        var gradNorm = GradNorm();
+        if (!double.IsFinite(gradNorm)) throw new TrainingDivergedException(step, "gradient norm", gradNorm, LastCheckpoint);
         log.Add("grad_norm", gradNorm);
 
         lr = AnnealedLr(Options.Lr, Options.LrAnnealSteps, step);
@@ -280,17 +262,17 @@ public sealed class TrainLoop : IDisposable
         Step = step + 1;
         BatchesConsumed++;
         log.AddSamples(batchSize);
-        var report = new TrainingStep(step, Step * Options.BatchSize, pass.Loss, gradNorm, lr, recomputations);
+        var report = new TrainingStep(step, Step * Options.BatchSize, loss, gradNorm, lr);
         Notify(o => o.OnStep(report));
         return report;
     }
 
     /// <summary>
     /// The gradient of one step: per microbatch, timesteps from the sampler (fed back the losses), the training
-    /// losses with the step's seeded noise, and backward of mean(loss·weights). Every draw comes from generators
-    /// seeded by the step, so a second call repeats the first exactly. What it logs is returned, to be logged once.
+    /// losses with the step's seeded noise, and backward of mean(loss·weights); returns the mean over microbatches
+    /// of mean(loss·weights). Every draw comes from generators seeded by the step.
     /// </summary>
-    ForwardBackwardResult ForwardBackward(long step, Tensor images, Tensor? labels)
+    double ForwardBackward(long step, Tensor images, Tensor? labels)
     {
         using (random.manual_seed(StepSeed(step, GlobalStream))) { }
         if (cuda.is_available()) cuda.manual_seed_all(StepSeed(step, GlobalStream));
@@ -302,7 +284,6 @@ public sealed class TrainLoop : IDisposable
         var microbatch = Options.MicrobatchSize;
         var lossSum = 0.0;
         var microbatches = 0;
-        var logged = new List<Action<TrainingLogAccumulator>>();
         for (long start = 0; start < batchSize; start += microbatch)
         {
             using var microScope = NewDisposeScope();
@@ -325,28 +306,27 @@ public sealed class TrainLoop : IDisposable
             foreach (var (key, term) in new[] { ("loss", losses.Loss), ("mse", losses.Mse), ("vb", losses.Vb) })
             {
                 if (term is null) continue;
-                var values = ToDoubles(term * weights);
-                logged.Add(accumulator => accumulator.AddTerm(key, values, drawn.Timesteps, diffusion.NumTimesteps));
+                log.AddTerm(key, ToDoubles(term * weights), drawn.Timesteps, diffusion.NumTimesteps);
             }
             lossSum += loss.item<float>();
             microbatches++;
             loss.backward();
         }
-        return new ForwardBackwardResult(lossSum / microbatches, accumulator => logged.ForEach(add => add(accumulator)));
+        return lossSum / microbatches;
     }
 
-    readonly record struct ForwardBackwardResult(double Loss, Action<TrainingLogAccumulator> Log);
-
-    /// <summary>√(Σ grad²), summed per parameter in float32 and across parameters in float64, as the reference does.</summary>
+    /// <summary>
+    /// √(Σ grad²), summed per parameter in float32 and across parameters in float64 in parameter order, as the
+    /// reference does; the per-parameter sums come back from the device in one transfer, not one per parameter.
+    /// </summary>
     double GradNorm()
     {
         using var gradients = no_grad();
         using var scope = NewDisposeScope();
+        var sums = parameters.Where(p => p.grad is not null).Select(p => p.grad!.pow(2).sum()).ToList();
+        if (sums.Count == 0) return 0;
         var sumOfSquares = 0.0;
-        foreach (var parameter in parameters)
-        {
-            if (parameter.grad is { } grad) sumOfSquares += grad.pow(2).sum().item<float>();
-        }
+        foreach (var value in stack(sums).to(ScalarType.Float64).cpu().data<double>()) sumOfSquares += value;
         return Math.Sqrt(sumOfSquares);
     }
 

@@ -32,9 +32,7 @@ public sealed record TrainingStarted(string RunDirectory, long Step, TrainingChe
 /// <param name="Loss">The loss that was minimised: the mean over microbatches of mean(loss·weights).</param>
 /// <param name="GradNorm">√(Σ grad²) over all parameters, before the update (reference: <c>grad_norm</c>).</param>
 /// <param name="Lr">The learning rate this step used.</param>
-/// <param name="Recomputations">How often the step's gradient came out non-finite from finite losses and was
-/// recomputed (see <see cref="TrainLoop"/>); 0 normally.</param>
-public sealed record TrainingStep(long Step, long Samples, double Loss, double GradNorm, double Lr, int Recomputations = 0);
+public sealed record TrainingStep(long Step, long Samples, double Loss, double GradNorm, double Lr);
 
 /// <summary>
 /// The averages of one logging interval, as the reference's <c>logger.dumpkvs</c> writes them: <c>loss</c>,
