@@ -10,13 +10,17 @@ namespace ImprovedDdpm;
 /// <summary>
 /// Network weights in the formats the reference and its ecosystem use: PyTorch's zip checkpoints
 /// (<c>torch.save(model.state_dict(), path)</c>, as improved-diffusion writes <c>model*.pt</c> and <c>ema_*.pt</c>) and
-/// <c>.safetensors</c>. The format is chosen by extension: <c>.safetensors</c>, otherwise a PyTorch zip
-/// (<c>.pt</c>, <c>.pth</c>, …). Reading and writing the formats is TorchSharp.PyBridge's; the strict matching,
-/// the checks and the messages are ours.
+/// <c>.safetensors</c>. The format is chosen by extension: <c>.safetensors</c>, otherwise a PyTorch file
+/// (<c>.pt</c>, <c>.pth</c>, …): the zip format <c>torch.save</c> writes since PyTorch 1.6, or, read by
+/// <see cref="LegacyTorchFile"/>, the legacy format before it, in which older published weights come. Reading the zip
+/// format and safetensors is TorchSharp.PyBridge's, writing the zip format <see cref="TorchZipWriter"/>'s; the strict
+/// matching, the checks and the messages are ours.
 /// </summary>
 public static class Checkpoint
 {
     const string SafetensorsExtension = ".safetensors";
+
+    static ReadOnlySpan<byte> ZipSignature => "PK\u0003\u0004"u8;
 
     /// <summary>
     /// Loads a state dict into <paramref name="module"/>, strictly: every key the module has must be in the file with
@@ -100,22 +104,30 @@ public static class Checkpoint
     static Dictionary<string, Tensor> ReadPyTorch(string path)
     {
         using var stream = File.OpenRead(path);
-        Span<byte> signature = stackalloc byte[4];
-        if (stream.ReadAtLeast(signature, 4, throwOnEndOfStream: false) < 4
-            || signature[0] != 0x50 || signature[1] != 0x4b || signature[2] != 0x03 || signature[3] != 0x04)
+        Span<byte> start = stackalloc byte[LegacyTorchFile.SignatureLength];
+        start = start[..stream.ReadAtLeast(start, start.Length, throwOnEndOfStream: false)];
+        stream.Position = 0;
+        IDictionary table;
+        if (LegacyTorchFile.HasSignature(start))
+        {
+            table = LegacyTorchFile.Read(stream, path) as IDictionary
+                ?? throw new InvalidDataException($"{path} holds no dict; it is not a state dict (torch.save(model.state_dict())).");
+        }
+        else if (start.StartsWith(ZipSignature))
+        {
+            try
+            {
+                table = PyTorchUnpickler.UnpickleStateDict(stream, leaveOpen: true, skipTensorRead: false);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                throw new InvalidDataException($"{path} cannot be read as a PyTorch state dict; is it truncated or damaged? ({e.Message})", e);
+            }
+        }
+        else
         {
             throw new InvalidDataException(
-                $"{path} is not a PyTorch zip checkpoint (the format torch.save writes since PyTorch 1.6): it does not start with a zip header.");
-        }
-        stream.Position = 0;
-        Hashtable table;
-        try
-        {
-            table = PyTorchUnpickler.UnpickleStateDict(stream, leaveOpen: true, skipTensorRead: false);
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            throw new InvalidDataException($"{path} cannot be read as a PyTorch state dict; is it truncated or damaged? ({e.Message})", e);
+                $"{path} is not a PyTorch checkpoint: it starts neither with a zip header (torch.save since PyTorch 1.6) nor with the magic number of the legacy format before it.");
         }
 
         var notTensor = table.Keys.Cast<object>().FirstOrDefault(key => table[key] is not Tensor);

@@ -1,3 +1,5 @@
+using ImprovedDdpm.Tests.Support;
+
 namespace ImprovedDdpm.Tests.Runtime.Evaluation;
 
 /// <summary>
@@ -6,9 +8,7 @@ namespace ImprovedDdpm.Tests.Runtime.Evaluation;
 /// </summary>
 static class MetricFixtures
 {
-    static readonly Lazy<string> Folder = new(Locate);
-
-    public static string PathOf(string file) => Path.Combine(Folder.Value, file);
+    public static string PathOf(string file) => RepositoryFixtures.PathOf("metrics", file);
 
     /// <summary>Every array of <paramref name="file"/>, with its shape.</summary>
     public static IReadOnlyDictionary<string, (double[] Values, long[] Shape)> Read(string file)
@@ -26,16 +26,5 @@ static class MetricFixtures
         var matrix = new double[shape[0], shape[1]];
         Buffer.BlockCopy(values, 0, matrix, 0, values.Length * sizeof(double));
         return matrix;
-    }
-
-    /// <summary>tests/Fixtures/metrics in an ancestor of the test binaries (the repository the tests were built from).</summary>
-    static string Locate()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            var candidate = Path.Combine(dir.FullName, "tests", "Fixtures", "metrics");
-            if (Directory.Exists(candidate)) return candidate;
-        }
-        throw new DirectoryNotFoundException($"Metric fixtures not found: no tests/Fixtures/metrics above {AppContext.BaseDirectory}.");
     }
 }

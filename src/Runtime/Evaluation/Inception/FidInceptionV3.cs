@@ -113,10 +113,9 @@ public sealed class FidInceptionV3 : nn.Module<Tensor, Tensor>
     /// …bn.num_batches_tracked", mseitzer/pytorch-fid#34); the allowance covers conversions that drop them. Any other
     /// missing, unexpected or misshapen key is refused.
     /// <para>
-    /// The file must be in a format <see cref="Checkpoint"/> reads: a PyTorch zip checkpoint (PyTorch ≥ 1.6) or
-    /// <c>.safetensors</c>. pytorch-fid's published file predates PyTorch 1.6 and is most likely in the legacy
-    /// (non-zip) <c>torch.save</c> format, which TorchSharp.PyBridge does not read; re-save it once with a current
-    /// PyTorch (<c>torch.save(torch.load(path), new_path)</c>, or as safetensors) and load the result.
+    /// The file may be in any format <see cref="Checkpoint"/> reads: pytorch-fid's published
+    /// <c>pt_inception-2015-12-05-6726825d.pth</c> as it is (the legacy, pre-1.6 <c>torch.save</c> format), a PyTorch zip
+    /// checkpoint, or <c>.safetensors</c>.
     /// </para>
     /// </summary>
     /// <exception cref="CheckpointMismatchException">The file does not hold this network's weights.</exception>

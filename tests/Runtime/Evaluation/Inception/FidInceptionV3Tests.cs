@@ -1,4 +1,5 @@
 using System.Text.Json;
+using ImprovedDdpm.Tests.Support;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
 
@@ -41,6 +42,22 @@ public sealed class FidInceptionV3Tests(ITestOutputHelper output) : IDisposable
         Assert.Equal(ParameterCount, network.parameters().Sum(parameter => parameter.numel()));
         Assert.Equal(94, expected.Count(entry => entry.Key.EndsWith(".bn.num_batches_tracked", StringComparison.Ordinal)));
         output.WriteLine($"{expected.Count} keys, {ParameterCount} parameters");
+    }
+
+    [Fact]
+    public void A_file_in_the_published_weights_legacy_torch_save_format_loads_key_for_key()
+    {
+        // pt_inception-2015-12-05-6726825d.pth is distributed in torch.save's pre-1.6 format. The fixture has every key
+        // and shape of it in that format (tools/fixtures/make_legacy_checkpoints.py), each tensor filled with its index.
+        var layout = Layout();
+        using var network = FidInceptionV3.Load(RepositoryFixtures.PathOf("inception", "pt_inception_legacy_layout.pth"));
+        var state = network.state_dict();
+        for (var index = 0; index < layout.Count; index++)
+        {
+            var tensor = state[layout[index].Key];
+            using var expected = full_like(tensor, index);
+            Assert.True(Network.TensorEquality.Identical(tensor, expected), $"{layout[index].Key} is not filled with {index}");
+        }
     }
 
     [Fact]
@@ -200,20 +217,9 @@ public sealed class FidInceptionV3Tests(ITestOutputHelper output) : IDisposable
 
     static List<(string Key, long[] Shape)> Layout()
     {
-        using var document = JsonDocument.Parse(File.ReadAllText(FixturePath("pt_inception_layout.json")));
+        using var document = JsonDocument.Parse(File.ReadAllText(RepositoryFixtures.PathOf("inception", "pt_inception_layout.json")));
         return document.RootElement.EnumerateObject()
             .Select(entry => (entry.Name, entry.Value.EnumerateArray().Select(size => size.GetInt64()).ToArray()))
             .ToList();
-    }
-
-    /// <summary>tests/Fixtures/inception/<paramref name="file"/>, found from the test binaries upwards.</summary>
-    static string FixturePath(string file)
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            var candidate = Path.Combine(dir.FullName, "tests", "Fixtures", "inception", file);
-            if (File.Exists(candidate)) return candidate;
-        }
-        throw new FileNotFoundException($"tests/Fixtures/inception/{file} not found above {AppContext.BaseDirectory}.");
     }
 }
