@@ -49,18 +49,6 @@ public static partial class PrecisionRecall
         public static bool Applies(Tensor a, Tensor b) =>
             a.device_type == DeviceType.CPU && b.device_type == DeviceType.CPU && a.shape[1] <= MaximumDimension;
 
-        /// <summary>The common centre: the float64 mean of both sets, so centred norms are as small as they get.</summary>
-        public static Tensor Centre(params Tensor[] sets)
-        {
-            using var scope = NewDisposeScope();
-            var sum = zeros(sets[0].shape[1], ScalarType.Float64);
-            foreach (var set in sets)
-                for (long i = 0; i < set.shape[0]; i += DefaultBatchSize)
-                    sum.add_(set[TensorIndex.Slice(i, Math.Min(i + DefaultBatchSize, set.shape[0]))].to_type(ScalarType.Float64).sum([0L]));
-            var count = sets.Sum(set => set.shape[0]);
-            return (sum / count).MoveToOuterDisposeScope();
-        }
-
         /// <summary>Radii of one set, as <see cref="Radii"/> defines them, in float64.</summary>
         public static double[] Radii(FilterSet set, int k, int batchSize)
         {
@@ -213,14 +201,16 @@ public static partial class PrecisionRecall
     }
 
     /// <summary>
-    /// One feature set as the filtered path needs it: centred float32 rows for the products, float64 norms for the
-    /// distances and bounds, and the original rows (float32 or float64, as given) for verification.
+    /// One feature set as the filtered path needs it: the original rows (float32 or float64, as given) for verification,
+    /// and once centred (<see cref="CentreOn"/>) float32 rows for the products and float64 norms for distances and bounds.
+    /// Centring and norms are plain loops: elementwise tensor passes over fresh N × D buffers cost more than the data.
     /// </summary>
     sealed class FilterSet : IDisposable
     {
-        readonly Tensor centred;   // float32 [N, D], contiguous
         readonly float[]? single;  // the original features, row-major, when they are float32 (or narrower)
         readonly double[]? wide;   // ... or float64
+        Tensor? centred;           // float32 [N, D]
+        readonly Dictionary<(int, int), Tensor> products = [];
 
         public int Count { get; }
         public int Dimension { get; }
@@ -228,42 +218,71 @@ public static partial class PrecisionRecall
         public double[] SquaredNorms { get; }
         /// <summary>|x − μ| of each row in float64: the bound's n.</summary>
         public double[] Norms { get; }
-        /// <summary>False when centring overflowed float32; the float64 path must then decide.</summary>
-        public bool Finite { get; }
 
-        public FilterSet(Tensor features, Tensor centre)
+        public FilterSet(Tensor features)
         {
             (Count, Dimension) = checked(((int)features.shape[0], (int)features.shape[1]));
             using var scope = NewDisposeScope();
             var dense = features.contiguous();
             if (dense.dtype is ScalarType.Float32 or ScalarType.Float16 or ScalarType.BFloat16) // widening to float32 is exact
-                single = Copy<float>(dense.to_type(ScalarType.Float32));
+                single = MemoryMarshal.Cast<byte, float>(dense.to_type(ScalarType.Float32).bytes).ToArray();
             else
-                wide = Copy<double>(dense.to_type(ScalarType.Float64));
-            var c = empty(Count, Dimension, ScalarType.Float32);
+                wide = MemoryMarshal.Cast<byte, double>(dense.to_type(ScalarType.Float64).bytes).ToArray();
             SquaredNorms = new double[Count];
             Norms = new double[Count];
-            for (var i = 0; i < Count; i += DefaultBatchSize)
-            {
-                using var blockScope = NewDisposeScope();
-                var end = Math.Min(i + DefaultBatchSize, Count);
-                var shifted = dense[TensorIndex.Slice(i, end)].to_type(ScalarType.Float64) - centre;
-                var rounded = shifted.to_type(ScalarType.Float32);
-                c[TensorIndex.Slice(i, end)].copy_(rounded);
-                shifted.square().sum([1L]).sqrt().data<double>().CopyTo(Norms, i);
-                rounded.to_type(ScalarType.Float64).square().sum([1L]).data<double>().CopyTo(SquaredNorms, i);
-            }
-            Finite = c.isfinite().all().item<bool>() && SquaredNorms.All(double.IsFinite);
-            centred = c.MoveToOuterDisposeScope();
         }
 
-        static T[] Copy<T>(Tensor dense) where T : unmanaged => MemoryMarshal.Cast<byte, T>(dense.bytes).ToArray();
+        /// <summary>The float64 mean of all rows of all sets, summed in row order.</summary>
+        public static double[] Mean(params FilterSet[] sets)
+        {
+            var mean = new double[sets[0].Dimension];
+            foreach (var set in sets)
+                for (var i = 0; i < set.Count; i++)
+                    for (var d = 0; d < mean.Length; d++) mean[d] += set.At(i, d);
+            var count = sets.Sum(set => set.Count);
+            for (var d = 0; d < mean.Length; d++) mean[d] /= count;
+            return mean;
+        }
 
-        /// <summary>The float32 products of rows [i, i + rows) with <paramref name="other"/>'s [j, j + columns), into block.</summary>
+        /// <summary>
+        /// Rounds x − μ (float64) to float32 and takes both norms. False, leaving the decisions to the float64 path, if a
+        /// value is not finite or a product might overflow float32 (|x′·y′| ≤ |x′||y′| stays below 10³⁷ otherwise).
+        /// </summary>
+        public bool CentreOn(double[] centre)
+        {
+            var values = new float[(long)Count * Dimension];
+            var finite = true;
+            Parallel.For(0, Count, i =>
+            {
+                double norm = 0, roundedNorm = 0;
+                for (var d = 0; d < Dimension; d++)
+                {
+                    var shifted = At(i, d) - centre[d];
+                    var rounded = (float)shifted;
+                    values[(long)i * Dimension + d] = rounded;
+                    norm += shifted * shifted;
+                    roundedNorm += (double)rounded * rounded;
+                }
+                Norms[i] = Math.Sqrt(norm);
+                SquaredNorms[i] = roundedNorm;
+                if (!(roundedNorm < 1e37)) finite = false; // NaN too
+            });
+            centred = tensor(values, [Count, Dimension]);
+            return finite;
+        }
+
+        double At(int i, int d) => single is { } a ? a[i * Dimension + d] : wide![i * Dimension + d];
+
+        /// <summary>
+        /// The float32 products of rows [i, i + rows) with <paramref name="other"/>'s [j, j + columns), into block
+        /// (through one product tensor per block shape, reused).
+        /// </summary>
         public void Products(int i, int rows, FilterSet other, int j, int columns, float[] block)
         {
             using var scope = NewDisposeScope();
-            var product = centred[TensorIndex.Slice(i, i + rows)].matmul(other.centred[TensorIndex.Slice(j, j + columns)].T);
+            if (!products.TryGetValue((rows, columns), out var product))
+                products[(rows, columns)] = product = empty(rows, columns, ScalarType.Float32).MoveToOuterDisposeScope();
+            product.addmm_(centred![TensorIndex.Slice(i, i + rows)], other.centred![TensorIndex.Slice(j, j + columns)].T, beta: 0, alpha: 1);
             MemoryMarshal.Cast<byte, float>(product.bytes).CopyTo(block);
         }
 
@@ -290,6 +309,10 @@ public static partial class PrecisionRecall
             return sum;
         }
 
-        public void Dispose() => centred.Dispose();
+        public void Dispose()
+        {
+            centred?.Dispose();
+            foreach (var product in products.Values) product.Dispose();
+        }
     }
 }

@@ -43,10 +43,10 @@ public static partial class PrecisionRecall
         using var scope = NewDisposeScope();
         if (arithmetic == PrecisionRecallArithmetic.Float32Verified && Filtered.Applies(real, generated))
         {
-            var centre = Filtered.Centre(real, generated);
-            using var realSet = new FilterSet(real, centre);
-            using var generatedSet = new FilterSet(generated, centre);
-            if (realSet.Finite && generatedSet.Finite)
+            using var realSet = new FilterSet(real);
+            using var generatedSet = new FilterSet(generated);
+            var centre = FilterSet.Mean(realSet, generatedSet);
+            if (realSet.CentreOn(centre) & generatedSet.CentreOn(centre))
             {
                 var (realCovered, generatedCovered) = Filtered.Inside(
                     realSet, Filtered.Radii(realSet, k, batchSize), generatedSet, Filtered.Radii(generatedSet, k, batchSize), batchSize);
@@ -123,8 +123,8 @@ public static partial class PrecisionRecall
         using var scope = NewDisposeScope();
         if (arithmetic == PrecisionRecallArithmetic.Float32Verified && Filtered.Applies(features, features))
         {
-            using var set = new FilterSet(features, Filtered.Centre(features));
-            if (set.Finite) return tensor(Filtered.Radii(set, k, batchSize), ScalarType.Float64).MoveToOuterDisposeScope();
+            using var set = new FilterSet(features);
+            if (set.CentreOn(FilterSet.Mean(set))) return tensor(Filtered.Radii(set, k, batchSize), ScalarType.Float64).MoveToOuterDisposeScope();
         }
         var radii = empty(n, ScalarType.Float64, features.device);
         for (long i = 0; i < n; i += batchSize)
