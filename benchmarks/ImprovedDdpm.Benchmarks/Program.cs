@@ -1,7 +1,9 @@
 // Speed of training and sampling on this machine, with the examples' models:
 //   dotnet run -c Release --project benchmarks/ImprovedDdpm.Benchmarks              (everything, ~15 min on 2 cores)
 //   dotnet run -c Release --project benchmarks/ImprovedDdpm.Benchmarks -- --filter '*Training*'
-// Besides BenchmarkDotNet's table it prints the medians as samples/s (training) and seconds per image (sampling).
+//   dotnet run -c Release --project benchmarks/ImprovedDdpm.Benchmarks -- --filter '*PrecisionRecall*'
+// Besides BenchmarkDotNet's table it prints the medians as samples/s (training), seconds per image (sampling) and
+// the time precision/recall would take at 50k (quadratic in N: an extrapolation, not a measurement).
 using System.Globalization;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
@@ -18,9 +20,23 @@ var config = DefaultConfig.Instance
     .WithOptions(ConfigOptions.DisableOptimizationsValidator);
 var summaries = BenchmarkSwitcher.FromAssembly(typeof(TrainingBenchmarks).Assembly).Run(args, config);
 
-Console.WriteLine();
-Console.WriteLine("model       batch  median         derived");
-foreach (var report in summaries.SelectMany(s => s.Reports).Where(r => r.ResultStatistics is not null))
+var reports = summaries.SelectMany(s => s.Reports).Where(r => r.ResultStatistics is not null).ToList();
+foreach (var report in reports.Where(r => r.BenchmarkCase.Descriptor.Type == typeof(PrecisionRecallBenchmarks)))
+{
+    var parameters = report.BenchmarkCase.Parameters;
+    var n = (int)parameters["N"];
+    var seconds = report.ResultStatistics!.Median / 1e9;
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+        $"precision/recall {parameters["Arithmetic"],-16} N = {n}: median {seconds:F2} s; 50k extrapolated ×{(50000.0 / n) * (50000.0 / n):F0}: {seconds * (50000.0 / n) * (50000.0 / n) / 60:F1} min"));
+}
+
+var modelReports = reports.Where(r => r.BenchmarkCase.Descriptor.Type != typeof(PrecisionRecallBenchmarks)).ToList();
+if (modelReports.Count > 0)
+{
+    Console.WriteLine();
+    Console.WriteLine("model       batch  median         derived");
+}
+foreach (var report in modelReports)
 {
     var parameters = report.BenchmarkCase.Parameters;
     var batch = (int)parameters["BatchSize"];

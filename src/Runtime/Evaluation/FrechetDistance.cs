@@ -16,6 +16,39 @@ public sealed record FeatureStatistics(double[] Mean, double[,] Covariance)
         return new FeatureStatistics(mean.data<double>().ToArray(), ToMatrix(covariance));
     }
 
+    /// <summary>
+    /// From float32 features, row-major [N, <paramref name="dimension"/>] (as the Inception network gives them): the
+    /// same statistics, accumulated in float64 a block of rows at a time, so no float64 copy of all N rows is made.
+    /// </summary>
+    public static FeatureStatistics FromFeatures(float[] features, int dimension)
+    {
+        ArgumentNullException.ThrowIfNull(features);
+        if (dimension < 1 || features.Length % dimension != 0 || features.Length / dimension < 2)
+            throw new ArgumentException($"{features.Length} values are not two or more rows of {dimension}", nameof(features));
+        const int rowsPerBlock = 2048;
+        var n = features.Length / dimension;
+        using var scope = NewDisposeScope();
+        Tensor Rows(int start) =>
+            tensor(features.AsSpan(start * dimension, Math.Min(rowsPerBlock, n - start) * dimension).ToArray(), [Math.Min(rowsPerBlock, n - start), dimension])
+                .to_type(ScalarType.Float64);
+        var sum = zeros(dimension, ScalarType.Float64);
+        for (var start = 0; start < n; start += rowsPerBlock)
+        {
+            using var blockScope = NewDisposeScope();
+            sum.add_(Rows(start).sum([0L]));
+        }
+        var mean = sum / n;
+        // Centred before the products, as np.cov centres before its matrix product.
+        var scatter = zeros(dimension, dimension, ScalarType.Float64);
+        for (var start = 0; start < n; start += rowsPerBlock)
+        {
+            using var blockScope = NewDisposeScope();
+            var centered = Rows(start) - mean;
+            scatter.add_(centered.T.matmul(centered));
+        }
+        return new FeatureStatistics(mean.data<double>().ToArray(), ToMatrix(scatter / (n - 1)));
+    }
+
     internal static double[,] ToMatrix(Tensor square)
     {
         var n = (int)square.shape[0];

@@ -23,7 +23,7 @@ public static class SampleEvaluation
         var (samplePool, sampleLogits) = Features(network, samples.Pixels, samples.Count, samples.Height, samples.Width, batchSize, "samples", progress);
 
         FeatureStatistics reference;
-        double[,]? referencePool = null;
+        float[]? referencePool = null;
         int? referenceCount = null;
         if (IsStatisticsFile(referencePath))
         {
@@ -35,13 +35,13 @@ public static class SampleEvaluation
             var pixels = ToUInt8Nhwc(dataset);
             (referencePool, _) = Features(network, pixels, dataset.Count, dataset.ImageSize, dataset.ImageSize, batchSize, "reference", progress);
             referenceCount = dataset.Count;
-            reference = FeatureStatistics.FromFeatures(referencePool);
+            reference = FeatureStatistics.FromFeatures(referencePool, FidInceptionV3.FeatureDimension);
             if (saveReferenceStatistics is not null) FeatureStatisticsFile.Save(reference, saveReferenceStatistics);
         }
 
-        var fid = FrechetDistance.Compute(FeatureStatistics.FromFeatures(samplePool), reference);
+        var fid = FrechetDistance.Compute(FeatureStatistics.FromFeatures(samplePool, FidInceptionV3.FeatureDimension), reference);
         var inceptionScore = InceptionScore.FromLogits(sampleLogits, Math.Min(InceptionScore.DefaultSplits, samples.Count));
-        var precisionRecall = referencePool is null ? null : PrecisionRecall.Compute(referencePool, samplePool);
+        var precisionRecall = referencePool is null ? null : PrecisionRecall.Compute(referencePool, samplePool, FidInceptionV3.FeatureDimension);
         return new SampleEvaluationResult(samples.Count, referenceCount, fid, inceptionScore, precisionRecall);
     }
 
@@ -68,16 +68,20 @@ public static class SampleEvaluation
         return pixels;
     }
 
-    static (double[,] Pool3, double[,] Logits) Features(FidInceptionV3 network, byte[] pixels, int count, int height, int width, int batchSize,
+    /// <summary>
+    /// Pool3 features stay float32 as the network gives them (50k × 2048 is 400 MB, not 800); statistics and
+    /// precision/recall widen what they need to float64 themselves.
+    /// </summary>
+    static (float[] Pool3, double[,] Logits) Features(FidInceptionV3 network, byte[] pixels, int count, int height, int width, int batchSize,
         string set, IProgress<(string Set, int Done, int Total)>? progress)
     {
-        var pool = new double[count, FidInceptionV3.FeatureDimension];
+        var pool = new float[(long)count * FidInceptionV3.FeatureDimension];
         var logits = new double[count, FidInceptionV3.ClassCount];
         foreach (var batch in InceptionFeatures.FromUInt8Nhwc(network, pixels, [count, height, width, 3], batchSize))
         {
+            batch.Pool3.AsSpan(0, batch.Count * FidInceptionV3.FeatureDimension).CopyTo(pool.AsSpan(batch.Start * FidInceptionV3.FeatureDimension));
             for (var i = 0; i < batch.Count; i++)
             {
-                for (var d = 0; d < FidInceptionV3.FeatureDimension; d++) pool[batch.Start + i, d] = batch.Pool3[i * FidInceptionV3.FeatureDimension + d];
                 for (var k = 0; k < FidInceptionV3.ClassCount; k++) logits[batch.Start + i, k] = batch.Logits[i * FidInceptionV3.ClassCount + k];
             }
             progress?.Report((set, batch.Start + batch.Count, count));

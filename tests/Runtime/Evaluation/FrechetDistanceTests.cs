@@ -49,4 +49,23 @@ public sealed class FrechetDistanceTests
         Buffer.BlockCopy(t.Values, 0, m, 0, t.Values.Length * sizeof(double));
         return m;
     }
+
+    [Fact]
+    public void Float32_features_in_blocks_give_the_statistics_of_their_float64_copy()
+    {
+        // 5000 rows: three blocks of the float32 overload, the last partial, against one float64 matrix product.
+        const int n = 5000, d = 12;
+        var random = new Random(7);
+        var single = new float[n * d];
+        for (var i = 0; i < single.Length; i++) single[i] = (float)(random.NextDouble() * 3 + i % d);
+        var wide = new double[n, d];
+        for (var i = 0; i < n; i++) for (var j = 0; j < d; j++) wide[i, j] = single[i * d + j];
+        var blocked = FeatureStatistics.FromFeatures(single, d);
+        var whole = FeatureStatistics.FromFeatures(wide);
+        for (var j = 0; j < d; j++)
+        {
+            Assert.Equal(whole.Mean[j], blocked.Mean[j], 1e-12 * Math.Abs(whole.Mean[j]));
+            for (var k = 0; k < d; k++) Assert.Equal(whole.Covariance[j, k], blocked.Covariance[j, k], 1e-12 * Math.Abs(whole.Covariance[j, j]));
+        }
+    }
 }
