@@ -44,6 +44,14 @@ public sealed class EvaluateCommandTests(ITestOutputHelper output) : IDisposable
         Assert.Contains("precision", text);
         Assert.Contains("Inception Score", text);
 
+        // The same samples as a folder of PNGs, against the cached statistics: the same pixels, so the same FID.
+        var halfFolder = Directory.CreateDirectory(Path.Combine(folder, "half")).FullName;
+        foreach (var file in files.Where((_, i) => i % 2 == 1)) File.Copy(file, Path.Combine(halfFolder, Path.GetFileName(file)));
+        (code, text) = ToolRunner.Run(TinyFixed.Definition, "evaluate", "--samples", halfFolder, "--reference", stats, "--inception-weights", weights,
+            "--batch-size", "8");
+        Assert.True(code == 0, text);
+        Assert.Equal(halves, Fid(text));
+
         (code, text) = ToolRunner.Run(TinyFixed.Definition, "evaluate", "--samples", noisePath, "--reference", stats, "--inception-weights", weights);
         Assert.True(code == 0, text);
         var againstNoise = Fid(text);
@@ -58,6 +66,18 @@ public sealed class EvaluateCommandTests(ITestOutputHelper output) : IDisposable
         var (code, text) = ToolRunner.Run(TinyFixed.Definition, "evaluate", "--samples", "x.npz", "--reference", "y", "--inception-weights", missing);
         Assert.Equal(1, code);
         Assert.Contains(missing, text);
+    }
+
+    [Fact]
+    public void An_empty_samples_folder_is_named()
+    {
+        var weights = Path.Combine(folder, "inception.safetensors");
+        using (var network = new FidInceptionV3()) Checkpoint.SaveStateDict(network, weights);
+        var empty = Directory.CreateDirectory(Path.Combine(folder, "no-samples")).FullName;
+        var (code, text) = ToolRunner.Run(TinyFixed.Definition, "evaluate", "--samples", empty, "--reference", "y", "--inception-weights", weights);
+        Assert.Equal(1, code);
+        Assert.Contains(empty, text);
+        Assert.Contains("holds no images", text);
     }
 
     string SamplesOf(IEnumerable<string> pngs, string name)

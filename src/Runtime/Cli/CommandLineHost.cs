@@ -171,9 +171,9 @@ public static partial class CommandLineHost
 
     static Command EvaluateCommand()
     {
-        var samples = new Option<string>("--samples") { Description = "Samples to judge: an .npz as `sample` writes it (arr_0 NHWC uint8).", Required = true };
+        var samples = new Option<string>("--samples") { Description = "Samples to judge: an .npz as `sample` writes it (arr_0 NHWC uint8), or a folder of square images of one size.", Required = true };
         var reference = new Option<string>("--reference") { Description = "Reference statistics (.npz with mu and sigma, as pytorch-fid writes), or reference images: a folder, CIFAR-10 batches or an .npz with arr_0. Precision and recall need images.", Required = true };
-        var weights = new Option<string>("--inception-weights") { Description = "pytorch-fid's FID Inception weights (pt_inception-2015-12-05, re-saved with torch.save by a current PyTorch, or as .safetensors).", Required = true };
+        var weights = new Option<string>("--inception-weights") { Description = "pytorch-fid's FID Inception weights: pt_inception-2015-12-05-6726825d.pth as published, or the same weights as a current torch.save or .safetensors file.", Required = true };
         var batchSize = new Option<int>("--batch-size") { Description = "Images per Inception batch.", DefaultValueFactory = _ => InceptionFeatures.DefaultBatchSize };
         var saveStats = new Option<string?>("--save-reference-stats") { Description = "Cache the reference images' statistics to this .npz (mu, sigma) for later runs." };
         var device = DeviceOption();

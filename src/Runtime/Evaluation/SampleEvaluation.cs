@@ -12,14 +12,15 @@ public sealed record SampleEvaluationResult(int Samples, int? ReferenceImages, d
 /// </summary>
 public static class SampleEvaluation
 {
-    /// <param name="samplesPath">An <c>.npz</c> as <c>sample</c> writes it (<c>arr_0</c> NHWC uint8).</param>
+    /// <param name="samplesPath">An <c>.npz</c> as <c>sample</c> writes it (<c>arr_0</c> NHWC uint8), or a folder of
+    /// square images of one size (as other tools save samples), read at that size.</param>
     /// <param name="referencePath">Reference statistics (an <c>.npz</c> with <c>mu</c> and <c>sigma</c>), or reference
     /// images: an image folder, CIFAR-10 batches, or an <c>.npz</c> with <c>arr_0</c>.</param>
     /// <param name="saveReferenceStatistics">Where to cache the reference images' statistics for next time, if given.</param>
     public static SampleEvaluationResult Run(FidInceptionV3 network, string samplesPath, string referencePath, int batchSize = InceptionFeatures.DefaultBatchSize,
         string? saveReferenceStatistics = null, IProgress<(string Set, int Done, int Total)>? progress = null)
     {
-        var samples = SampleSet.Load(samplesPath);
+        var samples = LoadSamples(samplesPath);
         var (samplePool, sampleLogits) = Features(network, samples.Pixels, samples.Count, samples.Height, samples.Width, batchSize, "samples", progress);
 
         FeatureStatistics reference;
@@ -43,6 +44,28 @@ public static class SampleEvaluation
         var inceptionScore = InceptionScore.FromLogits(sampleLogits, Math.Min(InceptionScore.DefaultSplits, samples.Count));
         var precisionRecall = referencePool is null ? null : PrecisionRecall.Compute(referencePool, samplePool, FidInceptionV3.FeatureDimension);
         return new SampleEvaluationResult(samples.Count, referenceCount, fid, inceptionScore, precisionRecall);
+    }
+
+    /// <summary>An <c>.npz</c> of samples, or a folder of images at the size of its first image in file order.</summary>
+    /// <exception cref="DataException">The folder holds no images, or its first image cannot be read.</exception>
+    static SampleSet LoadSamples(string path)
+    {
+        if (!Directory.Exists(path)) return SampleSet.Load(path);
+        var first = ImageFolderDataset.ListImageFiles(path).FirstOrDefault()
+            ?? throw new DataException(path, $"{path} holds no images (jpg, jpeg, png or gif)");
+        SixLabors.ImageSharp.IImageInfo? info;
+        try
+        {
+            using var stream = File.OpenRead(first);
+            info = SixLabors.ImageSharp.Image.Identify(ReferenceImageTransform.Configuration, stream);
+        }
+        catch (Exception e) when (e is IOException or SixLabors.ImageSharp.ImageFormatException)
+        {
+            throw new DataException(first, $"{first} cannot be read as an image ({e.Message})", e);
+        }
+        if (info is null) throw new DataException(first, $"{first} is not an image ImageSharp can decode");
+        var dataset = new ImageFolderDataset(path, Math.Min(info.Width, info.Height));
+        return new SampleSet(ToUInt8Nhwc(dataset), dataset.Count, dataset.ImageSize, dataset.ImageSize, 3, null);
     }
 
     static bool IsStatisticsFile(string path)
