@@ -2,8 +2,9 @@
 //   dotnet run -c Release --project benchmarks/ImprovedDdpm.Benchmarks              (everything, ~15 min on 2 cores)
 //   dotnet run -c Release --project benchmarks/ImprovedDdpm.Benchmarks -- --filter '*Training*'
 //   dotnet run -c Release --project benchmarks/ImprovedDdpm.Benchmarks -- --filter '*PrecisionRecall*'
+//   dotnet run -c Release --project benchmarks/ImprovedDdpm.Benchmarks -- --filter '*Inception*'
 // Besides BenchmarkDotNet's table it prints the medians as samples/s (training), seconds per image (sampling) and
-// the time precision/recall would take at 50k (quadratic in N: an extrapolation, not a measurement).
+// the time precision/recall and Inception features would take at 50k (extrapolations, not measurements).
 using System.Globalization;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
@@ -30,7 +31,16 @@ foreach (var report in reports.Where(r => r.BenchmarkCase.Descriptor.Type == typ
         $"precision/recall {parameters["Arithmetic"],-16} N = {n}: median {seconds:F2} s; 50k extrapolated ×{(50000.0 / n) * (50000.0 / n):F0}: {seconds * (50000.0 / n) * (50000.0 / n) / 60:F1} min"));
 }
 
-var modelReports = reports.Where(r => r.BenchmarkCase.Descriptor.Type != typeof(PrecisionRecallBenchmarks)).ToList();
+foreach (var report in reports.Where(r => r.BenchmarkCase.Descriptor.Type == typeof(InceptionBenchmarks)))
+{
+    var batch = (int)report.BenchmarkCase.Parameters["BatchSize"];
+    var perImage = report.ResultStatistics!.Median / 1e9 / batch;
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+        $"Inception features batch {batch,3}: {perImage:F3} s per image; 50k images extrapolated: {perImage * 50000 / 3600:F1} h"));
+}
+
+Type[] evaluationBenchmarks = [typeof(PrecisionRecallBenchmarks), typeof(InceptionBenchmarks)];
+var modelReports = reports.Where(r => !evaluationBenchmarks.Contains(r.BenchmarkCase.Descriptor.Type)).ToList();
 if (modelReports.Count > 0)
 {
     Console.WriteLine();
