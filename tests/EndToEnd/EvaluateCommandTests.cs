@@ -52,8 +52,28 @@ public sealed class EvaluateCommandTests(ITestOutputHelper output) : IDisposable
         Assert.True(code == 0, text);
         Assert.Equal(halves, Fid(text));
 
+        // A reference batch as guided-diffusion ships them: images (here the noise) beside statistics (here the data's).
+        // FID must use the stored statistics, and precision/recall the images.
+        var batch = Path.Combine(folder, "reference_batch.npz");
+        var statistics = FeatureStatisticsFile.Load(stats);
+        using (var writer = new NpzWriter(batch))
+        {
+            var d = statistics.Mean.Length;
+            var sigma = new double[d * d];
+            Buffer.BlockCopy(statistics.Covariance, 0, sigma, 0, sigma.Length * sizeof(double));
+            writer.Write("arr_0", noise, 20, 8, 8, 3);
+            writer.Write("mu", statistics.Mean, d);
+            writer.Write("sigma", sigma, d, d);
+        }
+        (code, text) = ToolRunner.Run(TinyFixed.Definition, "evaluate", "--samples", half, "--reference", batch, "--inception-weights", weights,
+            "--batch-size", "8");
+        Assert.True(code == 0, text);
+        Assert.Equal(halves, Fid(text));
+        Assert.Contains("precision", text);
+
         (code, text) = ToolRunner.Run(TinyFixed.Definition, "evaluate", "--samples", noisePath, "--reference", stats, "--inception-weights", weights);
         Assert.True(code == 0, text);
+        Assert.DoesNotContain("precision", text);
         var againstNoise = Fid(text);
         output.WriteLine($"FID(half, other half) = {halves}; FID(noise, data) = {againstNoise}");
         Assert.True(halves < againstNoise, $"FID(half, other half) = {halves} should be below FID(noise, data) = {againstNoise}");

@@ -14,8 +14,8 @@ public static class SampleEvaluation
 {
     /// <param name="samplesPath">An <c>.npz</c> as <c>sample</c> writes it (<c>arr_0</c> NHWC uint8), or a folder of
     /// square images of one size (as other tools save samples), read at that size.</param>
-    /// <param name="referencePath">Reference statistics (an <c>.npz</c> with <c>mu</c> and <c>sigma</c>), or reference
-    /// images: an image folder, CIFAR-10 batches, or an <c>.npz</c> with <c>arr_0</c>.</param>
+    /// <param name="referencePath">Reference statistics (an <c>.npz</c> with <c>mu</c> and <c>sigma</c>), reference
+    /// images (an image folder, CIFAR-10 batches, or an <c>.npz</c> with <c>arr_0</c>), or an <c>.npz</c> with both.</param>
     /// <param name="saveReferenceStatistics">Where to cache the reference images' statistics for next time, if given.</param>
     public static SampleEvaluationResult Run(FidInceptionV3 network, string samplesPath, string referencePath, int batchSize = InceptionFeatures.DefaultBatchSize,
         string? saveReferenceStatistics = null, IProgress<(string Set, int Done, int Total)>? progress = null)
@@ -23,22 +23,20 @@ public static class SampleEvaluation
         var samples = LoadSamples(samplesPath);
         var (samplePool, sampleLogits) = Features(network, samples.Pixels, samples.Count, samples.Height, samples.Width, batchSize, "samples", progress);
 
-        FeatureStatistics reference;
+        var (hasStatistics, hasImages) = ReferenceContents(referencePath);
         float[]? referencePool = null;
         int? referenceCount = null;
-        if (IsStatisticsFile(referencePath))
-        {
-            reference = FeatureStatisticsFile.Load(referencePath);
-        }
-        else
+        if (hasImages)
         {
             var dataset = ImageDatasets.Open(referencePath, samples.Height);
             var pixels = ToUInt8Nhwc(dataset);
             (referencePool, _) = Features(network, pixels, dataset.Count, dataset.ImageSize, dataset.ImageSize, batchSize, "reference", progress);
             referenceCount = dataset.Count;
-            reference = FeatureStatistics.FromFeatures(referencePool, FidInceptionV3.FeatureDimension);
-            if (saveReferenceStatistics is not null) FeatureStatisticsFile.Save(reference, saveReferenceStatistics);
         }
+        var reference = hasStatistics
+            ? FeatureStatisticsFile.Load(referencePath)
+            : FeatureStatistics.FromFeatures(referencePool!, FidInceptionV3.FeatureDimension);
+        if (!hasStatistics && saveReferenceStatistics is not null) FeatureStatisticsFile.Save(reference, saveReferenceStatistics);
 
         var fid = FrechetDistance.Compute(FeatureStatistics.FromFeatures(samplePool, FidInceptionV3.FeatureDimension), reference);
         var inceptionScore = InceptionScore.FromLogits(sampleLogits, Math.Min(InceptionScore.DefaultSplits, samples.Count));
@@ -68,11 +66,17 @@ public static class SampleEvaluation
         return new SampleSet(ToUInt8Nhwc(dataset), dataset.Count, dataset.ImageSize, dataset.ImageSize, 3, null);
     }
 
-    static bool IsStatisticsFile(string path)
+    /// <summary>
+    /// What a reference holds: statistics (an <c>.npz</c> with <c>mu</c> and <c>sigma</c>), images, or both, as
+    /// guided-diffusion's reference batches do (<c>arr_0</c> beside <c>mu</c>/<c>sigma</c>). With both, FID uses the
+    /// stored statistics, as that evaluator does, and precision/recall the images.
+    /// </summary>
+    static (bool HasStatistics, bool HasImages) ReferenceContents(string path)
     {
-        if (!File.Exists(path) || !path.EndsWith(".npz", StringComparison.OrdinalIgnoreCase)) return false;
+        if (!File.Exists(path) || !path.EndsWith(".npz", StringComparison.OrdinalIgnoreCase)) return (false, true);
         using var npz = new NpzReader(path);
-        return npz.Contains("mu") && npz.Contains("sigma");
+        var statistics = npz.Contains("mu") && npz.Contains("sigma");
+        return (statistics, !statistics || npz.Contains("arr_0"));
     }
 
     /// <summary>The dataset's items back as bytes: they decode to exactly byte / 127.5 − 1, so rounding recovers them.</summary>
