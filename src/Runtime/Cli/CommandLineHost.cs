@@ -189,9 +189,9 @@ public static partial class CommandLineHost
             {
                 var tasks = new Dictionary<string, ProgressTask>();
                 evaluation = SampleEvaluation.Run(network, result.GetValue(samples)!, result.GetValue(reference)!, result.GetValue(batchSize),
-                    result.GetValue(saveStats), new Progress<(string Set, int Done, int Total)>(p =>
+                    result.GetValue(saveStats), new Progress<(string Step, int Done, int Total)>(p =>
                     {
-                        if (!tasks.TryGetValue(p.Set, out var task)) tasks[p.Set] = task = context.AddTask($"Inception features: {p.Set}");
+                        if (!tasks.TryGetValue(p.Step, out var task)) tasks[p.Step] = task = context.AddTask(p.Step);
                         task.MaxValue = p.Total;
                         task.Value = p.Done;
                     }));

@@ -17,8 +17,10 @@ public static class SampleEvaluation
     /// <param name="referencePath">Reference statistics (an <c>.npz</c> with <c>mu</c> and <c>sigma</c>), reference
     /// images (an image folder, CIFAR-10 batches, or an <c>.npz</c> with <c>arr_0</c>), or an <c>.npz</c> with both.</param>
     /// <param name="saveReferenceStatistics">Where to cache the reference images' statistics for next time, if given.</param>
+    /// <param name="progress">Each step's name (the Inception features of each set, then precision and recall) with
+    /// its units done and total.</param>
     public static SampleEvaluationResult Run(FidInceptionV3 network, string samplesPath, string referencePath, int batchSize = InceptionFeatures.DefaultBatchSize,
-        string? saveReferenceStatistics = null, IProgress<(string Set, int Done, int Total)>? progress = null)
+        string? saveReferenceStatistics = null, IProgress<(string Step, int Done, int Total)>? progress = null)
     {
         var samples = LoadSamples(samplesPath);
         var (samplePool, sampleLogits) = Features(network, samples.Pixels, samples.Count, samples.Height, samples.Width, batchSize, "samples", progress);
@@ -40,7 +42,15 @@ public static class SampleEvaluation
 
         var fid = FrechetDistance.Compute(FeatureStatistics.FromFeatures(samplePool, FidInceptionV3.FeatureDimension), reference);
         var inceptionScore = InceptionScore.FromLogits(sampleLogits, Math.Min(InceptionScore.DefaultSplits, samples.Count));
-        var precisionRecall = referencePool is null ? null : PrecisionRecall.Compute(referencePool, samplePool, FidInceptionV3.FeatureDimension);
+        PrecisionRecallResult? precisionRecall = null;
+        if (referencePool is not null)
+        {
+            // Minutes at 50k × 50k: shown as a step of its own so the display does not look finished.
+            const string step = "precision and recall (k = 3)";
+            progress?.Report((step, 0, 1));
+            precisionRecall = PrecisionRecall.Compute(referencePool, samplePool, FidInceptionV3.FeatureDimension);
+            progress?.Report((step, 1, 1));
+        }
         return new SampleEvaluationResult(samples.Count, referenceCount, fid, inceptionScore, precisionRecall);
     }
 
@@ -100,7 +110,7 @@ public static class SampleEvaluation
     /// precision/recall widen what they need to float64 themselves.
     /// </summary>
     static (float[] Pool3, double[,] Logits) Features(FidInceptionV3 network, byte[] pixels, int count, int height, int width, int batchSize,
-        string set, IProgress<(string Set, int Done, int Total)>? progress)
+        string set, IProgress<(string Step, int Done, int Total)>? progress)
     {
         var pool = new float[(long)count * FidInceptionV3.FeatureDimension];
         var logits = new double[count, FidInceptionV3.ClassCount];
@@ -111,7 +121,7 @@ public static class SampleEvaluation
             {
                 for (var k = 0; k < FidInceptionV3.ClassCount; k++) logits[batch.Start + i, k] = batch.Logits[i * FidInceptionV3.ClassCount + k];
             }
-            progress?.Report((set, batch.Start + batch.Count, count));
+            progress?.Report(($"Inception features: {set}", batch.Start + batch.Count, count));
         }
         return (pool, logits);
     }
