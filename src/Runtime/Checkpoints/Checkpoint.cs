@@ -104,11 +104,11 @@ public static class Checkpoint
     static Dictionary<string, Tensor> ReadPyTorch(string path)
     {
         using var stream = File.OpenRead(path);
-        Span<byte> start = stackalloc byte[LegacyTorchFile.SignatureLength];
+        Span<byte> start = stackalloc byte[4];
         start = start[..stream.ReadAtLeast(start, start.Length, throwOnEndOfStream: false)];
         stream.Position = 0;
         IDictionary table;
-        if (LegacyTorchFile.HasSignature(start))
+        if (LegacyTorchFile.StartsWithPickle(start))
         {
             table = LegacyTorchFile.Read(stream, path) as IDictionary
                 ?? throw new InvalidDataException($"{path} holds no dict; it is not a state dict (torch.save(model.state_dict())).");

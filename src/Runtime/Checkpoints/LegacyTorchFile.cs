@@ -19,18 +19,16 @@ namespace ImprovedDdpm;
 /// </remarks>
 internal static class LegacyTorchFile
 {
-    /// <summary>How the file starts: <c>pickle.dumps(0x1950a86a20f9469cfc6c, protocol=2)</c> (PROTO 2, LONG1 of 10 bytes, the number).</summary>
-    static ReadOnlySpan<byte> Signature => [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
-
     static readonly BigInteger MagicNumber = BigInteger.Parse("1950a86a20f9469cfc6c", System.Globalization.NumberStyles.HexNumber);
 
     const long ProtocolVersion = 1001;
 
-    /// <summary>The number of bytes <see cref="HasSignature"/> looks at.</summary>
-    public static int SignatureLength => Signature.Length;
-
-    /// <summary>Whether <paramref name="start"/>, the file's first bytes, is the legacy format's magic number.</summary>
-    public static bool HasSignature(ReadOnlySpan<byte> start) => start.StartsWith(Signature);
+    /// <summary>
+    /// Whether <paramref name="start"/>, the file's first bytes, opens a binary pickle (the <c>PROTO</c> opcode), as the
+    /// format's first pickle, the magic number, does whatever protocol <c>torch.save</c> was given; <see cref="Read"/>
+    /// then checks the number itself.
+    /// </summary>
+    public static bool StartsWithPickle(ReadOnlySpan<byte> start) => start.Length >= 2 && start[0] == 0x80 && start[1] is >= 2 and <= 5;
 
     /// <summary>
     /// Reads the object the file holds, with its tensors on the CPU (as <c>torch.load(map_location='cpu')</c>). Dicts come

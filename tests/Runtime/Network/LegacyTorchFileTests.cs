@@ -30,11 +30,13 @@ public sealed class LegacyTorchFileTests(ITestOutputHelper output) : IDisposable
         ["expanded"] = full(new long[] { 2, 3 }, 99f),
     };
 
-    [Fact]
-    public void Every_dtype_shared_storage_view_and_stride_reads_back_as_written()
+    [Theory]
+    [InlineData("legacy_state_dict.pth")]           // pickle protocol 2, torch.save's default
+    [InlineData("legacy_state_dict_protocol4.pth")] // torch.save(..., pickle_protocol=4): frames, memoize, stack globals
+    public void Every_dtype_shared_storage_view_and_stride_reads_back_as_written(string file)
     {
         var targets = Targets();
-        Checkpoint.LoadStateDict(targets, Fixture);
+        Checkpoint.LoadStateDict(targets, RepositoryFixtures.PathOf("checkpoints", file));
 
         Assert.Equal(Enumerable.Range(0, 108).Select(i => 0.25f * i - 3), targets["conv.weight"].data<float>().ToArray());
         Assert.Equal([2f, 3, 4, 5], targets["conv.bias"].data<float>().ToArray());           // elements 2–5 of a shared storage
@@ -92,6 +94,18 @@ public sealed class LegacyTorchFileTests(ITestOutputHelper output) : IDisposable
         output.WriteLine(error.Message);
         Assert.Contains(path, error.Message);
         Assert.Contains("holds 2 elements", error.Message);
+    }
+
+    [Fact]
+    public void A_pickle_that_is_not_a_torch_save_file_is_refused_by_name()
+    {
+        var path = Path.Combine(folder.FullName, "list.pkl");
+        File.WriteAllBytes(path, [0x80, 0x02, (byte)']', (byte)'q', 0x00, (byte)'.']); // pickle.dumps([], protocol=2)
+
+        var error = Assert.Throws<InvalidDataException>(() => Checkpoint.LoadStateDict(Targets(), path));
+        output.WriteLine(error.Message);
+        Assert.Contains(path, error.Message);
+        Assert.Contains("magic number", error.Message);
     }
 
     static byte[] Replace(byte[] bytes, string find, string replacement)
