@@ -2,7 +2,8 @@ using System.Globalization;
 
 namespace ImprovedDdpm;
 
-/// <summary>What <see cref="SampleEvaluation.Run"/> measured; precision and recall need reference images, not only statistics.</summary>
+/// <summary>What <see cref="SampleEvaluation.Run"/> measured; precision and recall need reference images, not only
+/// statistics, and more than k = 3 images in each set.</summary>
 public sealed record SampleEvaluationResult(int Samples, int? ReferenceImages, double Fid, InceptionScoreResult InceptionScore, PrecisionRecallResult? PrecisionRecall);
 
 /// <summary>
@@ -43,7 +44,7 @@ public static class SampleEvaluation
         var fid = FrechetDistance.Compute(FeatureStatistics.FromFeatures(samplePool, FidInceptionV3.FeatureDimension), reference);
         var inceptionScore = InceptionScore.FromLogits(sampleLogits, Math.Min(InceptionScore.DefaultSplits, samples.Count));
         PrecisionRecallResult? precisionRecall = null;
-        if (referencePool is not null)
+        if (referencePool is not null && Math.Min(samples.Count, referenceCount!.Value) > PrecisionRecall.DefaultNeighbourhood)
         {
             // Minutes at 50k × 50k: shown as a step of its own so the display does not look finished.
             const string step = "precision and recall (k = 3)";
@@ -134,5 +135,7 @@ public static class SampleEvaluation
         yield return string.Create(CultureInfo.InvariantCulture, $"Inception Score {result.InceptionScore.Mean:F4} ± {result.InceptionScore.StandardDeviation:F4}");
         if (result.PrecisionRecall is { } pr)
             yield return string.Create(CultureInfo.InvariantCulture, $"precision {pr.Precision:F4}, recall {pr.Recall:F4} (k = 3)");
+        else if (result.ReferenceImages is not null)
+            yield return $"precision and recall need more than {PrecisionRecall.DefaultNeighbourhood} images in each set (a k = {PrecisionRecall.DefaultNeighbourhood} neighbourhood besides the point itself)";
     }
 }
