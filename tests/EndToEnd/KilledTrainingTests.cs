@@ -84,13 +84,17 @@ public sealed class KilledTrainingTests(ITestOutputHelper output) : IDisposable
         AssertLoadable(checkpoint);
     }
 
+    /// <summary>What each started process wrote to stderr, kept for failure messages (the tool reports errors there).</summary>
+    static readonly System.Runtime.CompilerServices.ConditionalWeakTable<Process, System.Text.StringBuilder> Errors = [];
+
     static Process Start(string[] args)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         start.ArgumentList.Add(Tool);
         foreach (var arg in args) start.ArgumentList.Add(arg);
         var process = Process.Start(start)!;
-        process.ErrorDataReceived += (_, _) => { };
+        var errors = Errors.GetOrCreateValue(process);
+        process.ErrorDataReceived += (_, line) => { lock (errors) errors.AppendLine(line.Data); };
         process.BeginErrorReadLine();
         return process;
     }
@@ -99,7 +103,8 @@ public sealed class KilledTrainingTests(ITestOutputHelper output) : IDisposable
     {
         var text = process.StandardOutput.ReadToEnd();
         process.WaitForExit();
-        Assert.True(process.ExitCode == 0, text);
+        var errors = Errors.GetOrCreateValue(process);
+        lock (errors) Assert.True(process.ExitCode == 0, $"exit code {process.ExitCode}; stderr:\n{errors}\nstdout:\n{text}");
     }
 
     /// <summary>Every file of the checkpoint reads back: the weights and averages as state dicts, the state file as JSON.</summary>
