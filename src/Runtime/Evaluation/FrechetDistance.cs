@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace ImprovedDdpm;
@@ -12,7 +13,9 @@ public sealed record FeatureStatistics(double[] Mean, double[,] Covariance)
         var x = tensor(features, ScalarType.Float64);
         var mean = x.mean([0]);
         var centered = x - mean;
-        var covariance = centered.T.matmul(centered) / (x.shape[0] - 1);
+        // A Scalar held for the call (see PrecisionRecall.SquaredDistances for why not an implicit one).
+        using var degreesOfFreedom = ((double)(x.shape[0] - 1)).ToScalar();
+        var covariance = centered.T.matmul(centered).div_(degreesOfFreedom);
         return new FeatureStatistics(mean.data<double>().ToArray(), ToMatrix(covariance));
     }
 
@@ -37,7 +40,8 @@ public sealed record FeatureStatistics(double[] Mean, double[,] Covariance)
             using var blockScope = NewDisposeScope();
             sum.add_(Rows(start).sum([0L]));
         }
-        var mean = sum / n;
+        using var count = ((double)n).ToScalar();
+        var mean = sum.div(count);
         // Centred before the products, as np.cov centres before its matrix product.
         var scatter = zeros(dimension, dimension, ScalarType.Float64);
         for (var start = 0; start < n; start += rowsPerBlock)
@@ -46,7 +50,8 @@ public sealed record FeatureStatistics(double[] Mean, double[,] Covariance)
             var centered = Rows(start) - mean;
             scatter.add_(centered.T.matmul(centered));
         }
-        return new FeatureStatistics(mean.data<double>().ToArray(), ToMatrix(scatter / (n - 1)));
+        using var degreesOfFreedom = ((double)(n - 1)).ToScalar();
+        return new FeatureStatistics(mean.data<double>().ToArray(), ToMatrix(scatter.div_(degreesOfFreedom)));
     }
 
     internal static double[,] ToMatrix(Tensor square)

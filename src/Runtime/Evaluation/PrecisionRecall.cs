@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace ImprovedDdpm;
@@ -150,10 +151,20 @@ public static partial class PrecisionRecall
         features[TensorIndex.Slice(start, Math.Min(start + batchSize, features.shape[0]))].to_type(ScalarType.Float64);
 
     /// <summary>|a|² − 2a·bᵀ + |b|², clamped at 0 against rounding, [A, B].</summary>
+    /// <remarks>
+    /// No implicit <see cref="TorchSharp.Scalar"/> here (<c>square()</c>, <c>2 * t</c>, <c>clamp_(min: 0)</c> make one):
+    /// TorchSharp 0.107 does not keep such a temporary alive during the native call, so a garbage collection in
+    /// another thread can finalize it while libtorch reads it (a CI run failed "INTERNAL ASSERT FAILED at
+    /// c10/core/Scalar.h" in <c>square()</c> on these multi-millisecond blocks; dotnet/TorchSharp#1434). The scalars are
+    /// held by <c>using</c> until the calls are done. The arithmetic is bit for bit the expression above: −2·ab is
+    /// exact, and |a|² + (−2ab) rounds as |a|² − 2ab does.
+    /// </remarks>
     static Tensor SquaredDistances(Tensor a, Tensor b)
     {
-        var normA = a.square().sum(1, keepdim: true);
-        var normB = b.square().sum(1, keepdim: true).T;
-        return (normA - 2 * a.matmul(b.T) + normB).clamp_(min: 0);
+        using var minusTwo = (-2.0).ToScalar();
+        using var zero = 0.0.ToScalar();
+        var normA = a.mul(a).sum(1, keepdim: true);
+        var normB = b.mul(b).sum(1, keepdim: true).T;
+        return a.matmul(b.T).mul_(minusTwo).add_(normA).add_(normB).clamp_(min: zero);
     }
 }

@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace ImprovedDdpm.Tests.Runtime.Evaluation;
@@ -191,7 +192,10 @@ public sealed class FilteredPrecisionRecallTests
         using var scope = NewDisposeScope();
         var a = tensor(real).to_type(ScalarType.Float32);
         var b = tensor(generated).to_type(ScalarType.Float32);
-        var distances = (a.square().sum(1, keepdim: true) - 2 * a.matmul(b.T) + b.square().sum(1, keepdim: true).T).clamp(min: 0);
+        // Scalars held for the calls: see PrecisionRecall.SquaredDistances.
+        using var minusTwo = (-2.0).ToScalar();
+        using var zero = 0.0.ToScalar();
+        var distances = a.matmul(b.T).mul_(minusTwo).add_(a.mul(a).sum(1, keepdim: true)).add_(b.mul(b).sum(1, keepdim: true).T).clamp_(min: zero);
         var radii = tensor(realRadii).to_type(ScalarType.Float32);
         return distances.le(radii.unsqueeze(1)).any(0).data<bool>().ToArray();
     }
