@@ -1,4 +1,5 @@
 using System.Globalization;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace ImprovedDdpm;
@@ -42,8 +43,12 @@ public sealed class ExponentialMovingAverage : IDisposable
     public void Update()
     {
         using var gradients = no_grad();
+        // Scalars held for the whole loop, not implicit temporaries a GC could finalize mid-call (see
+        // PrecisionRecall.SquaredDistances).
+        using var rate = Rate.ToScalar();
+        using var complement = (1 - Rate).ToScalar();
         foreach (var (_, source, average) in parameters)
-            average.mul_(Rate).add_(source, alpha: 1 - Rate);
+            average.mul_(rate).add_(source, alpha: complement);
     }
 
     /// <summary>Restarts the average at the network's current parameters.</summary>

@@ -1,3 +1,4 @@
+using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -323,7 +324,8 @@ public sealed class TrainLoop : IDisposable
     {
         using var gradients = no_grad();
         using var scope = NewDisposeScope();
-        var sums = parameters.Where(p => p.grad is not null).Select(p => p.grad!.pow(2).sum()).ToList();
+        using var two = 2.0.ToScalar(); // held, not an implicit temporary (see ExponentialMovingAverage.Update)
+        var sums = parameters.Where(p => p.grad is not null).Select(p => p.grad!.pow(two).sum()).ToList();
         if (sums.Count == 0) return 0;
         var sumOfSquares = 0.0;
         foreach (var value in stack(sums).to(ScalarType.Float64).cpu().data<double>()) sumOfSquares += value;
