@@ -137,27 +137,20 @@ internal static class LegacyTorchFile
         var key = fields[2] as string ?? throw new InvalidDataException("a storage key is not a string");
         var numel = Integer(fields[4], "storage size");
         if (!storages.TryGetValue(key, out var root))
-            storages[key] = root = new Storage(key, DtypeOf(type), numel);
+        {
+            var (dtype, elementSize) = StorageType(type);
+            storages[key] = root = new Storage(key, dtype, elementSize, numel);
+        }
         if (fields[5] is null) return root;
         if (fields[5] is not object?[] { Length: 3 } view || view[0] is not string viewKey)
             throw new InvalidDataException($"storage '{key}' has a malformed view");
-        return new Storage(viewKey, root.Dtype, Integer(view[2], "view size"), root, Integer(view[1], "view offset"));
+        return new Storage(viewKey, root.Dtype, root.ElementSize, Integer(view[2], "view size"), root, Integer(view[1], "view offset"));
     }
 
-    static ScalarType DtypeOf(PickleGlobal type) => (type.Module, type.Name) switch
-    {
-        ("torch", "FloatStorage") => ScalarType.Float32,
-        ("torch", "DoubleStorage") => ScalarType.Float64,
-        ("torch", "HalfStorage") => ScalarType.Float16,
-        ("torch", "BFloat16Storage") => ScalarType.BFloat16,
-        ("torch", "LongStorage") => ScalarType.Int64,
-        ("torch", "IntStorage") => ScalarType.Int32,
-        ("torch", "ShortStorage") => ScalarType.Int16,
-        ("torch", "CharStorage") => ScalarType.Int8,
-        ("torch", "ByteStorage") => ScalarType.Byte,
-        ("torch", "BoolStorage") => ScalarType.Bool,
-        _ => throw new InvalidDataException($"storage class {type} is not supported"),
-    };
+    static (ScalarType Dtype, int ElementSize) StorageType(PickleGlobal type) =>
+        type.Module == "torch" && TorchStorageTypes.TryParse(type.Name, out var dtype, out var elementSize)
+            ? (dtype, elementSize)
+            : throw new InvalidDataException($"storage class {type} is not supported");
 
     static long Integer(object? value, string what) => value as long? ?? throw new InvalidDataException($"a tensor's {what} is not an integer");
 
@@ -165,13 +158,15 @@ internal static class LegacyTorchFile
         value is object?[] items ? items.Select(item => Integer(item, what)).ToArray() : throw new InvalidDataException($"a tensor's {what} is not a tuple");
 
     /// <summary>A storage named by the pickle: a root, whose bytes follow the pickles, or a view into one.</summary>
-    sealed class Storage(string key, ScalarType dtype, long numel, Storage? root = null, long rootOffset = 0)
+    sealed class Storage(string key, ScalarType dtype, int elementSize, long numel, Storage? root = null, long rootOffset = 0)
     {
         byte[]? data;
 
         public string Key => key;
 
         public ScalarType Dtype => dtype;
+
+        public int ElementSize => elementSize;
 
         public long Numel => numel;
 
@@ -182,7 +177,7 @@ internal static class LegacyTorchFile
             stream.ReadExactly(count);
             var stored = BinaryPrimitives.ReadInt64LittleEndian(count);
             if (stored != numel) throw new InvalidDataException($"storage '{key}' holds {stored} elements, its tensors expect {numel}");
-            var bytes = numel * ElementSize(dtype);
+            var bytes = numel * elementSize;
             if (bytes > Array.MaxLength) throw new InvalidDataException($"storage '{key}' of {bytes} bytes is too large");
             data = new byte[bytes];
             stream.ReadExactly(data);
@@ -234,12 +229,4 @@ internal static class LegacyTorchFile
             Value.copy_(flat.as_strided(size, stride, start + offset));
         }
     }
-
-    static long ElementSize(ScalarType dtype) => dtype switch
-    {
-        ScalarType.Float64 or ScalarType.Int64 => 8,
-        ScalarType.Float32 or ScalarType.Int32 => 4,
-        ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Int16 => 2,
-        _ => 1,
-    };
 }

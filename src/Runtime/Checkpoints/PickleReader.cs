@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Globalization;
 using System.Numerics;
 using System.Text;
+using static ImprovedDdpm.PickleOpcodes;
 
 namespace ImprovedDdpm;
 
@@ -43,60 +44,60 @@ internal sealed class PickleReader(Stream stream, Func<PickleGlobal, object?[], 
             var opcode = ReadByte();
             switch (opcode)
             {
-                case 0x80: ReadByte(); break;                  // PROTO
-                case 0x95: ReadBytes(8); break;                // FRAME: a length hint only
-                case (byte)'.': return Pop();                  // STOP
-                case (byte)'(': marks.Push(stack.Count); break; // MARK
-                case (byte)'0': Pop(); break;                  // POP
-                case (byte)'1': PopMark(); break;              // POP_MARK
-                case (byte)'2': Push(Peek()); break;           // DUP
-                case (byte)'N': Push(null); break;
-                case 0x88: Push(true); break;
-                case 0x89: Push(false); break;
-                case (byte)'J': Push((long)BinaryPrimitives.ReadInt32LittleEndian(ReadBytes(4))); break;
-                case (byte)'K': Push((long)ReadByte()); break;
-                case (byte)'M': Push((long)BinaryPrimitives.ReadUInt16LittleEndian(ReadBytes(2))); break;
-                case 0x8a: Push(Integer(ReadBytes(ReadByte()))); break;                                  // LONG1
-                case 0x8b: Push(Integer(ReadBytes(Length(BinaryPrimitives.ReadInt32LittleEndian(ReadBytes(4)))))); break; // LONG4
-                case (byte)'I': Push(TextInteger(ReadLine())); break;
-                case (byte)'L': Push(Integer(BigInteger.Parse(ReadLine().TrimEnd('L'), CultureInfo.InvariantCulture))); break;
-                case (byte)'G': Push(BinaryPrimitives.ReadDoubleBigEndian(ReadBytes(8))); break;
-                case (byte)'F': Push(double.Parse(ReadLine(), CultureInfo.InvariantCulture)); break;
-                case (byte)'X': Push(Encoding.UTF8.GetString(ReadBytes(Length(BinaryPrimitives.ReadUInt32LittleEndian(ReadBytes(4)))))); break;
-                case 0x8c: Push(Encoding.UTF8.GetString(ReadBytes(ReadByte()))); break;                 // SHORT_BINUNICODE
-                case 0x8d: Push(Encoding.UTF8.GetString(ReadBytes(Length(BinaryPrimitives.ReadUInt64LittleEndian(ReadBytes(8)))))); break;
-                case (byte)'U': Push(Encoding.UTF8.GetString(ReadBytes(ReadByte()))); break;             // SHORT_BINSTRING
-                case (byte)'T': Push(Encoding.UTF8.GetString(ReadBytes(Length(BinaryPrimitives.ReadUInt32LittleEndian(ReadBytes(4)))))); break;
-                case (byte)'C': Push(ReadBytes(ReadByte())); break;                                      // SHORT_BINBYTES
-                case (byte)'B': Push(ReadBytes(Length(BinaryPrimitives.ReadUInt32LittleEndian(ReadBytes(4))))); break;
-                case 0x8e: Push(ReadBytes(Length(BinaryPrimitives.ReadUInt64LittleEndian(ReadBytes(8))))); break;
-                case (byte)')': Push(Array.Empty<object?>()); break;
-                case (byte)'t': Push(PopMark().ToArray()); break;
-                case 0x85: Push(PopItems(1)); break;
-                case 0x86: Push(PopItems(2)); break;
-                case 0x87: Push(PopItems(3)); break;
-                case (byte)']': Push(new List<object?>()); break;
-                case (byte)'l': Push(PopMark()); break;
-                case (byte)'a': { var item = Pop(); ListOn(Peek()).Add(item); break; }
-                case (byte)'e': { var items = PopMark(); ListOn(Peek()).AddRange(items); break; }
-                case (byte)'}': Push(new Dictionary<object, object?>()); break;
-                case (byte)'d': { var dict = new Dictionary<object, object?>(); SetItems(dict, PopMark()); Push(dict); break; }
-                case (byte)'s': { var value = Pop(); var key = Pop(); SetItems(DictOn(Peek()), [key, value]); break; }
-                case (byte)'u': { var items = PopMark(); SetItems(DictOn(Peek()), items); break; }
-                case (byte)'c': Push(new PickleGlobal(ReadLine(), ReadLine())); break;
-                case 0x93: { var name = Pop(); var module = Pop(); Push(new PickleGlobal(Text(module), Text(name))); break; } // STACK_GLOBAL
-                case (byte)'R': { var arguments = Tuple(Pop()); Push(call(Callable(Pop()), arguments)); break; }
-                case 0x81: { var arguments = Tuple(Pop()); Push(call(Callable(Pop()), arguments)); break; } // NEWOBJ
-                case (byte)'b': Build(Pop(), Peek()); break;
-                case (byte)'Q': Push(persistentLoad(Pop())); break;
-                case (byte)'P': Push(persistentLoad(ReadLine())); break;
-                case (byte)'q': memo[ReadByte()] = Peek(); break;
-                case (byte)'r': memo[BinaryPrimitives.ReadUInt32LittleEndian(ReadBytes(4))] = Peek(); break;
-                case (byte)'p': memo[long.Parse(ReadLine(), CultureInfo.InvariantCulture)] = Peek(); break;
-                case 0x94: memo[memo.Count] = Peek(); break;   // MEMOIZE
-                case (byte)'h': Push(Memo(ReadByte())); break;
-                case (byte)'j': Push(Memo(BinaryPrimitives.ReadUInt32LittleEndian(ReadBytes(4)))); break;
-                case (byte)'g': Push(Memo(long.Parse(ReadLine(), CultureInfo.InvariantCulture))); break;
+                case Proto: ReadByte(); break;
+                case Frame: ReadBytes(8); break; // a length hint only
+                case Stop: return Pop();
+                case Mark: marks.Push(stack.Count); break;
+                case PickleOpcodes.Pop: Pop(); break;
+                case PickleOpcodes.PopMark: PopMark(); break;
+                case Dup: Push(Peek()); break;
+                case None: Push(null); break;
+                case NewTrue: Push(true); break;
+                case NewFalse: Push(false); break;
+                case BinInt: Push((long)BinaryPrimitives.ReadInt32LittleEndian(ReadBytes(4))); break;
+                case BinInt1: Push((long)ReadByte()); break;
+                case BinInt2: Push((long)BinaryPrimitives.ReadUInt16LittleEndian(ReadBytes(2))); break;
+                case Long1: Push(Integer(ReadBytes(ReadByte()))); break;
+                case Long4: Push(Integer(ReadBytes(Length(BinaryPrimitives.ReadInt32LittleEndian(ReadBytes(4)))))); break;
+                case Int: Push(TextInteger(ReadLine())); break;
+                case Long: Push(Integer(BigInteger.Parse(ReadLine().TrimEnd('L'), CultureInfo.InvariantCulture))); break;
+                case BinFloat: Push(BinaryPrimitives.ReadDoubleBigEndian(ReadBytes(8))); break;
+                case Float: Push(double.Parse(ReadLine(), CultureInfo.InvariantCulture)); break;
+                case BinUnicode: Push(Encoding.UTF8.GetString(ReadBytes(Length(BinaryPrimitives.ReadUInt32LittleEndian(ReadBytes(4)))))); break;
+                case ShortBinUnicode: Push(Encoding.UTF8.GetString(ReadBytes(ReadByte()))); break;
+                case BinUnicode8: Push(Encoding.UTF8.GetString(ReadBytes(Length(BinaryPrimitives.ReadUInt64LittleEndian(ReadBytes(8)))))); break;
+                case ShortBinString: Push(Encoding.UTF8.GetString(ReadBytes(ReadByte()))); break;
+                case BinString: Push(Encoding.UTF8.GetString(ReadBytes(Length(BinaryPrimitives.ReadUInt32LittleEndian(ReadBytes(4)))))); break;
+                case ShortBinBytes: Push(ReadBytes(ReadByte())); break;
+                case BinBytes: Push(ReadBytes(Length(BinaryPrimitives.ReadUInt32LittleEndian(ReadBytes(4))))); break;
+                case BinBytes8: Push(ReadBytes(Length(BinaryPrimitives.ReadUInt64LittleEndian(ReadBytes(8))))); break;
+                case EmptyTuple: Push(Array.Empty<object?>()); break;
+                case TupleFromMark: Push(PopMark().ToArray()); break;
+                case Tuple1: Push(PopItems(1)); break;
+                case Tuple2: Push(PopItems(2)); break;
+                case Tuple3: Push(PopItems(3)); break;
+                case EmptyList: Push(new List<object?>()); break;
+                case PickleOpcodes.List: Push(PopMark()); break;
+                case Append: { var item = Pop(); ListOn(Peek()).Add(item); break; }
+                case Appends: { var items = PopMark(); ListOn(Peek()).AddRange(items); break; }
+                case EmptyDict: Push(new Dictionary<object, object?>()); break;
+                case Dict: { var dict = new Dictionary<object, object?>(); SetItems(dict, PopMark()); Push(dict); break; }
+                case SetItem: { var value = Pop(); var key = Pop(); SetItems(DictOn(Peek()), [key, value]); break; }
+                case PickleOpcodes.SetItems: { var items = PopMark(); SetItems(DictOn(Peek()), items); break; }
+                case Global: Push(new PickleGlobal(ReadLine(), ReadLine())); break;
+                case StackGlobal: { var name = Pop(); var module = Pop(); Push(new PickleGlobal(Text(module), Text(name))); break; }
+                case Reduce: { var arguments = Tuple(Pop()); Push(call(Callable(Pop()), arguments)); break; }
+                case NewObj: { var arguments = Tuple(Pop()); Push(call(Callable(Pop()), arguments)); break; }
+                case PickleOpcodes.Build: Build(Pop(), Peek()); break;
+                case BinPersId: Push(persistentLoad(Pop())); break;
+                case PersId: Push(persistentLoad(ReadLine())); break;
+                case BinPut: memo[ReadByte()] = Peek(); break;
+                case LongBinPut: memo[BinaryPrimitives.ReadUInt32LittleEndian(ReadBytes(4))] = Peek(); break;
+                case Put: memo[long.Parse(ReadLine(), CultureInfo.InvariantCulture)] = Peek(); break;
+                case Memoize: memo[memo.Count] = Peek(); break;
+                case BinGet: Push(Memo(ReadByte())); break;
+                case LongBinGet: Push(Memo(BinaryPrimitives.ReadUInt32LittleEndian(ReadBytes(4)))); break;
+                case Get: Push(Memo(long.Parse(ReadLine(), CultureInfo.InvariantCulture))); break;
                 default:
                     throw new InvalidDataException($"unsupported pickle opcode 0x{opcode:x2} at byte {stream.Position - 1}");
             }

@@ -5,6 +5,8 @@ using System.IO.Compression;
 using System.Text;
 using static TorchSharp.torch;
 
+using static ImprovedDdpm.PickleOpcodes;
+
 namespace ImprovedDdpm;
 
 /// <summary>
@@ -24,11 +26,6 @@ public static class TorchZipWriter
 {
     const string Archive = "archive";
 
-    // Pickle protocol 2 opcodes (Python's Lib/pickle.py).
-    const byte Proto = 0x80, Stop = (byte)'.', Mark = (byte)'(', Global = (byte)'c', Reduce = (byte)'R', BinPersId = (byte)'Q',
-        EmptyTuple = (byte)')', Tuple = (byte)'t', EmptyList = (byte)']', Appends = (byte)'e', EmptyDict = (byte)'}',
-        SetItems = (byte)'u', BinUnicode = (byte)'X', BinInt = (byte)'J', Long1 = 0x8a, BinFloat = (byte)'G', None = (byte)'N',
-        NewTrue = 0x88, NewFalse = 0x89;
 
     /// <summary>Writes a state dict (keys in order) to <paramref name="stream"/>.</summary>
     public static void WriteStateDict(Stream stream, IEnumerable<KeyValuePair<string, Tensor>> stateDict) => Write(stream, new StateDict(stateDict));
@@ -139,7 +136,7 @@ public static class TorchZipWriter
             }
             pickle.WriteByte(Mark);
             foreach (var item in items) Write(item);
-            pickle.WriteByte(Tuple);
+            pickle.WriteByte(TupleFromMark);
         }
 
         /// <summary>torch._utils._rebuild_tensor_v2(storage, offset, size, stride, requires_grad, OrderedDict()).</summary>
@@ -156,11 +153,12 @@ public static class TorchZipWriter
             // The storage, by persistent id: ("storage", torch.<Type>Storage, key, "cpu", numel).
             pickle.WriteByte(Mark);
             WriteString("storage");
-            WriteGlobal("torch", StorageName(data.dtype));
+            WriteGlobal("torch", TorchStorageTypes.NameOf(data.dtype)
+                ?? throw new ArgumentException($"cannot write a {data.dtype} tensor into a PyTorch checkpoint"));
             WriteString(key);
             WriteString("cpu");
             WriteInteger(data.numel());
-            pickle.WriteByte(Tuple);
+            pickle.WriteByte(TupleFromMark);
             pickle.WriteByte(BinPersId);
             WriteInteger(0);
             WriteTuple([.. data.shape.Select(d => (object?)d)]);
@@ -169,7 +167,7 @@ public static class TorchZipWriter
             WriteGlobal("collections", "OrderedDict");
             pickle.WriteByte(EmptyTuple);
             pickle.WriteByte(Reduce);
-            pickle.WriteByte(Tuple);
+            pickle.WriteByte(TupleFromMark);
             pickle.WriteByte(Reduce);
         }
 
@@ -205,20 +203,5 @@ public static class TorchZipWriter
             BinaryPrimitives.WriteInt64LittleEndian(wide, value);
             pickle.Write(wide);
         }
-
-        static string StorageName(ScalarType dtype) => dtype switch
-        {
-            ScalarType.Float32 => "FloatStorage",
-            ScalarType.Float64 => "DoubleStorage",
-            ScalarType.Float16 => "HalfStorage",
-            ScalarType.BFloat16 => "BFloat16Storage",
-            ScalarType.Int64 => "LongStorage",
-            ScalarType.Int32 => "IntStorage",
-            ScalarType.Int16 => "ShortStorage",
-            ScalarType.Int8 => "CharStorage",
-            ScalarType.Byte => "ByteStorage",
-            ScalarType.Bool => "BoolStorage",
-            _ => throw new ArgumentException($"cannot write a {dtype} tensor into a PyTorch checkpoint"),
-        };
     }
 }

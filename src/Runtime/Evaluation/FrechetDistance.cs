@@ -13,7 +13,7 @@ public sealed record FeatureStatistics(double[] Mean, double[,] Covariance)
         var x = tensor(features, ScalarType.Float64);
         var mean = x.mean([0]);
         var centered = x - mean;
-        // A Scalar held for the call (see PrecisionRecall.SquaredDistances for why not an implicit one).
+        // Held: an implicit Scalar can be finalized mid-call (dotnet/TorchSharp#1434).
         using var degreesOfFreedom = ((double)(x.shape[0] - 1)).ToScalar();
         var covariance = centered.T.matmul(centered).div_(degreesOfFreedom);
         return new FeatureStatistics(mean.data<double>().ToArray(), ToMatrix(covariance));

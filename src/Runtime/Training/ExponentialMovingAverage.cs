@@ -43,8 +43,8 @@ public sealed class ExponentialMovingAverage : IDisposable
     public void Update()
     {
         using var gradients = no_grad();
-        // Scalars held for the whole loop, not implicit temporaries a GC could finalize mid-call (see
-        // PrecisionRecall.SquaredDistances).
+        // Scalars held for the whole loop: TorchSharp 0.107 lets a GC finalize an implicit Scalar temporary while the
+        // native call still reads it (dotnet/TorchSharp#1434).
         using var rate = Rate.ToScalar();
         using var complement = (1 - Rate).ToScalar();
         foreach (var (_, source, average) in parameters)

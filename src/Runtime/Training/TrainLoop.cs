@@ -324,7 +324,7 @@ public sealed class TrainLoop : IDisposable
     {
         using var gradients = no_grad();
         using var scope = NewDisposeScope();
-        using var two = 2.0.ToScalar(); // held, not an implicit temporary (see ExponentialMovingAverage.Update)
+        using var two = 2.0.ToScalar(); // held: an implicit Scalar can be finalized mid-call (dotnet/TorchSharp#1434)
         var sums = parameters.Where(p => p.grad is not null).Select(p => p.grad!.pow(two).sum()).ToList();
         if (sums.Count == 0) return 0;
         var sumOfSquares = 0.0;
