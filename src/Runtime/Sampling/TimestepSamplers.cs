@@ -29,6 +29,16 @@ public static class ScheduleSamplers
         return weights.Select(w => w / sum).ToArray();
     }
 
+    /// <summary>
+    /// The importance weight 1/(T·p_t) of every timestep: what <see cref="Sample"/> returns beside each drawn t so that
+    /// the weighted loss is unbiased (reference: the <c>weights</c> of <c>ScheduleSampler.sample</c>).
+    /// </summary>
+    public static double[] ImportanceWeights(this IScheduleSampler sampler)
+    {
+        var p = sampler.Probabilities();
+        return p.Select(pt => 1.0 / (p.Length * pt)).ToArray();
+    }
+
     /// <summary>Draws <paramref name="batchSize"/> timesteps ∝ the weights, with importance weights 1/(T·p_t).</summary>
     public static TimestepSample Sample(this IScheduleSampler sampler, int batchSize, Random random)
     {

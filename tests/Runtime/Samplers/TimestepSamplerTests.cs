@@ -23,11 +23,18 @@ public sealed class TimestepSamplerTests
             tolerance.AssertClose(Doubles(update, "weights"), sampler.Weights(), $"weights after update {step++}");
         }
 
+        // The fixture's warm-up must actually complete, or the probe below would only see uniform weights.
+        Assert.True(sampler.WarmedUp, "the reference updates end before warm-up completes");
         var probe = fixture.GetProperty("importance_weight_probe");
-        var p = sampler.Probabilities();
-        var probed = Longs(probe, "t").Select(t => p[t]).ToArray();
-        tolerance.AssertClose(Doubles(probe, "weights"), probed, "probabilities at the probe");
-        tolerance.AssertClose(Doubles(fixture, "uniform_weights"), new UniformSampler(p.Length).Weights(), "uniform weights");
+        var importance = sampler.ImportanceWeights();
+        var probed = Longs(probe, "t").Select(t => importance[t]).ToArray();
+        tolerance.AssertClose(Doubles(probe, "weights"), probed, "importance weights 1/(T·p_t) at the probe");
+
+        // What Sample hands out beside each drawn t is that same importance weight.
+        var draw = sampler.Sample(256, new Random(3));
+        for (var i = 0; i < draw.Timesteps.Length; i++)
+            Assert.Equal(importance[draw.Timesteps[i]], draw.Weights[i]);
+        tolerance.AssertClose(Doubles(fixture, "uniform_weights"), new UniformSampler(importance.Length).Weights(), "uniform weights");
     }
 
     [Fact]
