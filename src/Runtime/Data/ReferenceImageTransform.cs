@@ -107,7 +107,7 @@ public static class ReferenceImageTransform
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            throw new DataException(path, $"cannot read image {path}: {e.Message}", e);
+            throw new DataException(path, $"cannot read image {path}: {ImageFileCheck.DescribeDecodeFailure(path, e)}", e);
         }
         Apply(pixels, mode, resolution, destination);
     }

@@ -16,7 +16,8 @@ public sealed class ImageFolderDatasetTests
             File.WriteAllBytes(temp.File(name), []);
         Directory.CreateDirectory(temp.File("empty/x"));
 
-        var dataset = new ImageFolderDataset(temp.Path, 8);
+        // The files are empty: list them without the header check.
+        var dataset = new ImageFolderDataset(temp.Path, 8, checkHeaders: false);
         Assert.Equal(images.Select(name => Path.Combine(temp.Path, name)), dataset.Files);
         Assert.Null(dataset.ClassNames);
         Assert.Null(dataset.Labels);
@@ -64,15 +65,67 @@ public sealed class ImageFolderDatasetTests
     }
 
     [Fact]
-    public void A_corrupt_image_is_named_when_decoded()
+    public void Files_that_are_not_images_are_listed_with_the_reason_when_the_folder_is_opened()
+    {
+        using var temp = new TempFolder();
+        var good = File.ReadAllBytes(SavePng(temp.File("a_good.png"), 4, 4, (x, y) => Grey((byte)(x + y))));
+        SavePng(temp.File("sub/b_good.png"), 4, 4, (_, _) => Grey(7));
+        File.WriteAllBytes(temp.File("c_empty.png"), []);
+        File.WriteAllText(temp.File("d_text.jpg"), "this is not a JPEG");
+        File.WriteAllBytes(temp.File("sub/e_cut.png"), good[..20]); // the signature and half of IHDR
+        File.WriteAllBytes(temp.File("f_signature.png"), good[..5]);
+
+        var e = Assert.Throws<DataException>(() => new ImageFolderDataset(temp.Path, 4));
+        Assert.Equal(temp.Path, e.Path);
+        var lines = e.Message.Split(Environment.NewLine);
+        Assert.Equal($"{temp.Path}: 4 files of 6 cannot be used as images (fix or remove them):", lines[0]);
+        Assert.Equal("  c_empty.png: empty file", lines[1]);
+        Assert.Equal("  d_text.jpg: not an image (unrecognised header)", lines[2]);
+        Assert.Equal("  f_signature.png: truncated header", lines[3]);
+        Assert.StartsWith($"  {Path.Combine("sub", "e_cut.png")}: truncated or unreadable header (", lines[4], StringComparison.Ordinal);
+        Assert.Equal(5, lines.Length);
+        Assert.DoesNotContain("Available decoders", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_long_list_of_bad_files_is_cut_with_the_count_of_the_rest()
+    {
+        using var temp = new TempFolder();
+        for (var i = 0; i < 25; i++) File.WriteAllBytes(temp.File($"x{i:D2}.png"), []);
+        var lines = Assert.Throws<DataException>(() => new ImageFolderDataset(temp.Path, 4)).Message.Split(Environment.NewLine);
+        Assert.Equal($"{temp.Path}: 25 files of 25 cannot be used as images (fix or remove them):", lines[0]);
+        Assert.Equal("  x19.png: empty file", lines[20]);
+        Assert.Equal("  … and 5 more", lines[21]);
+        Assert.Equal(22, lines.Length);
+    }
+
+    [Fact]
+    public void An_image_whose_header_is_whole_but_whose_pixels_are_cut_is_named_when_decoded()
     {
         using var temp = new TempFolder();
         SavePng(temp.File("a_good.png"), 2, 2, (_, _) => new Rgba32(1, 2, 3));
-        var broken = temp.File("b_broken.jpg");
-        File.WriteAllText(broken, "this is not a JPEG");
+        var whole = File.ReadAllBytes(SavePng(temp.File("b_cut.png"), 2, 2, (_, _) => new Rgba32(4, 5, 6)));
+        var cut = temp.File("b_cut.png");
+        File.WriteAllBytes(cut, whole[..33]); // the signature and IHDR: the header check passes, the pixels are gone
         var dataset = new ImageFolderDataset(temp.Path, 2);
         dataset.Decode(0, new float[12]);
         var e = Assert.Throws<DataException>(() => dataset.Decode(1, new float[12]));
-        Assert.StartsWith($"cannot read image {broken}: ", e.Message);
+        Assert.Equal(cut, e.Path);
+        Assert.StartsWith($"cannot read image {cut}: its image data is damaged or truncated (", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_file_that_is_not_an_image_says_so_when_decoded()
+    {
+        using var temp = new TempFolder();
+        var broken = temp.File("b_broken.jpg");
+        File.WriteAllText(broken, "this is not a JPEG");
+        var empty = temp.File("c_empty.png");
+        File.WriteAllBytes(empty, []);
+        var dataset = new ImageFolderDataset(temp.Path, 2, checkHeaders: false);
+        var e = Assert.Throws<DataException>(() => dataset.Decode(0, new float[12]));
+        Assert.Equal($"cannot read image {broken}: not an image (unrecognised header)", e.Message);
+        e = Assert.Throws<DataException>(() => dataset.Decode(1, new float[12]));
+        Assert.Equal($"cannot read image {empty}: empty file", e.Message);
     }
 }
