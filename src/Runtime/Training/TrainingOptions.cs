@@ -69,7 +69,7 @@ public sealed record TrainingOptions
         return result;
     }
 
-    /// <summary>Throws <see cref="ArgumentException"/> naming the first setting out of range.</summary>
+    /// <summary>Throws <see cref="TrainingOptionException"/> naming the first setting out of range.</summary>
     public void Validate()
     {
         if (!(Lr >= 0) || double.IsInfinity(Lr)) Fail(nameof(Lr), Lr, "must be a finite number ≥ 0");
@@ -84,9 +84,27 @@ public sealed record TrainingOptions
         if (LrAnnealSteps < 0) Fail(nameof(LrAnnealSteps), LrAnnealSteps, "must be ≥ 0 (0 disables annealing)");
         if (LogInterval <= 0) Fail(nameof(LogInterval), LogInterval, "must be positive");
         if (SaveInterval <= 0) Fail(nameof(SaveInterval), SaveInterval, "must be positive");
-        if (MaxSteps is < 0) Fail(nameof(MaxSteps), MaxSteps, "must be ≥ 0 (null trains until cancelled)");
+        if (MaxSteps is < 0) Fail(nameof(MaxSteps), MaxSteps, "must be ≥ 0 (unset trains until cancelled)");
     }
 
     static void Fail(string name, object? value, string rule) =>
-        throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"training option {name} = {value} {rule}"));
+        throw new TrainingOptionException(name, string.Create(CultureInfo.InvariantCulture, $"{value}"), rule);
 }
+
+/// <summary>
+/// A <see cref="TrainingOptions"/> setting out of range. <see cref="Option"/> is the property's name, kept apart from the
+/// value and the rule so that the command-line tool can name its flag instead.
+/// </summary>
+public sealed class TrainingOptionException(string option, string value, string rule)
+    : ArgumentException(string.Create(CultureInfo.InvariantCulture, $"training option {option} = {value} {rule}"))
+{
+    /// <summary>The <see cref="TrainingOptions"/> property.</summary>
+    public string Option { get; } = option;
+
+    /// <summary>The value given, as text.</summary>
+    public string Value { get; } = value;
+
+    /// <summary>What the value must be.</summary>
+    public string Rule { get; } = rule;
+}
+

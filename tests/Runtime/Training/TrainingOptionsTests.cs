@@ -27,10 +27,12 @@ public sealed class TrainingOptionsTests
     [Fact]
     public void Invalid_options_are_refused_by_name()
     {
-        var error = Assert.Throws<ArgumentException>(() => new TrainingOptions { SaveInterval = 0 }.Validate());
-        Assert.Contains("SaveInterval", error.Message);
-        Assert.Throws<ArgumentException>(() => new TrainingOptions { EmaRates = [0.99, 0.99] }.Validate());
-        Assert.Throws<ArgumentException>(() => new TrainingOptions { Lr = double.NaN }.Validate());
+        var error = Assert.Throws<TrainingOptionException>(() => new TrainingOptions { SaveInterval = 0 }.Validate());
+        Assert.Equal("training option SaveInterval = 0 must be positive", error.Message);
+        // The parts apart, for the command-line tool to name its flag instead of the property.
+        Assert.Equal(("SaveInterval", "0", "must be positive"), (error.Option, error.Value, error.Rule));
+        Assert.Equal("EmaRates", Assert.Throws<TrainingOptionException>(() => new TrainingOptions { EmaRates = [0.99, 0.99] }.Validate()).Option);
+        Assert.Equal("NaN", Assert.Throws<TrainingOptionException>(() => new TrainingOptions { Lr = double.NaN }.Validate()).Value);
     }
 
     [Fact]
