@@ -134,6 +134,12 @@ public static class Checkpoint
         if (notTensor is not null)
         {
             foreach (var value in table.Values) (value as Tensor)?.Dispose();
+            // A checkpoint's opt file sits beside its model and EMA files and is the easiest one to pick by mistake.
+            if (table.Contains("state") && table.Contains("param_groups"))
+            {
+                throw new InvalidDataException($"{path} holds an optimizer's state (as optNNNNNN.pt files do), not network weights: " +
+                    "give a model or EMA checkpoint (modelNNNNNN.pt, ema_<rate>_NNNNNN.pt, ours or the reference's) or a .safetensors file");
+            }
             throw new InvalidDataException($"{path}: entry '{notTensor}' is not a tensor; the file is not a plain state dict (torch.save(model.state_dict())).");
         }
         // The unpickled dict keeps no order: list the keys alphabetically so messages are reproducible.
