@@ -20,7 +20,8 @@ if (code != 0) return code;
 var ema = Directory.GetFiles(run, "ema_*.pt").OrderBy(f => f, StringComparer.Ordinal).Last();
 var samples = Path.Combine(Folder, "samples");
 Console.WriteLine($"3/3  Sampling 64 images with 50 DDIM steps from {Path.GetFileName(ema)}");
-code = Shapes16.Run(["sample", "--model-path", ema, "--num-samples", "64", "--batch-size", "64", "--use-ddim", "--output", samples]);
+// The samples are this program's own output, redrawn on every run: replacing them is asked for.
+code = Shapes16.Run(["sample", "--model-path", ema, "--num-samples", "64", "--batch-size", "64", "--use-ddim", "--output", samples, "--overwrite"]);
 if (code != 0) return code;
 
 Console.WriteLine();

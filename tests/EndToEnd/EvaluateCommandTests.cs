@@ -89,6 +89,25 @@ public sealed class EvaluateCommandTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public void Existing_reference_statistics_are_kept_unless_asked_and_checked_before_the_work()
+    {
+        var stats = Path.Combine(folder, "stats.npz");
+        File.WriteAllText(stats, "statistics of mine");
+        // The weights do not exist either: the output is refused before anything is loaded.
+        var (code, output, errors) = ToolRunner.RunSeparately(TinyFixed.Definition, "evaluate", "--samples", "x.npz", "--reference", "y",
+            "--inception-weights", Path.Combine(folder, "no-weights.pt"), "--save-reference-stats", stats);
+        Assert.Equal(1, code);
+        Assert.Contains($"error: {stats} already exists; pass --overwrite to replace it, or choose another --save-reference-stats", errors, StringComparison.Ordinal);
+        Assert.Equal("", output);
+        Assert.Equal("statistics of mine", File.ReadAllText(stats));
+
+        (code, _, errors) = ToolRunner.RunSeparately(TinyFixed.Definition, "evaluate", "--samples", "x.npz", "--reference", "y",
+            "--inception-weights", Path.Combine(folder, "no-weights.pt"), "--save-reference-stats", Path.Combine(UnwritableFolder.Path, "stats.npz"));
+        Assert.Equal(1, code);
+        Assert.Contains($"error: --save-reference-stats: cannot write into {UnwritableFolder.Path}", errors, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void An_empty_samples_folder_is_named()
     {
         var weights = Path.Combine(folder, "inception.safetensors");

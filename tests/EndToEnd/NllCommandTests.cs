@@ -74,5 +74,39 @@ public sealed class NllCommandTests : IDisposable
         Assert.Contains(missing, text, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void An_unwritable_terms_csv_is_refused_before_the_bound_is_computed()
+    {
+        var (npz, _) = Images();
+        var terms = Path.Combine(UnwritableFolder.Path, "terms.csv");
+        // The model path does not exist: the output is checked first, so no image was evaluated.
+        var (code, output, errors) = ToolRunner.RunSeparately(TinySigma.Definition, "nll", "--data-dir", npz, "--model-path", Path.Combine(folder, "nope.pt"), "--terms-csv", terms);
+        Assert.Equal(1, code);
+        Assert.Contains($"error: --terms-csv: cannot write into {UnwritableFolder.Path}", errors, StringComparison.Ordinal);
+        Assert.Equal("", output);
+    }
+
+    [Fact]
+    public void An_existing_terms_csv_is_kept_unless_asked_and_a_folder_gets_the_default_name()
+    {
+        var (npz, _) = Images();
+        var terms = Path.Combine(folder, "terms.csv");
+        File.WriteAllText(terms, "my own table");
+        var (code, output, errors) = ToolRunner.RunSeparately(TinySigma.Definition, "nll", "--data-dir", npz, "--model-path", Path.Combine(folder, "nope.pt"), "--terms-csv", terms);
+        Assert.Equal(1, code);
+        Assert.Contains($"error: {terms} already exists; pass --overwrite to replace it, or choose another --terms-csv", errors, StringComparison.Ordinal);
+        Assert.Equal("my own table", File.ReadAllText(terms));
+
+        (code, output, errors) = ToolRunner.RunSeparately(TinySigma.Definition, "nll", "--data-dir", npz, "--model-path", weights, "--timestep-respacing", "2",
+            "--terms-csv", terms, "--overwrite");
+        Assert.True(code == 0, output + errors);
+        Assert.Equal("t,vb_bpd,xstart_mse", File.ReadAllLines(terms)[0]);
+
+        var into = Path.Combine(folder, "results") + "/";
+        (code, output, errors) = ToolRunner.RunSeparately(TinySigma.Definition, "nll", "--data-dir", npz, "--model-path", weights, "--timestep-respacing", "2", "--terms-csv", into);
+        Assert.True(code == 0, output + errors);
+        Assert.True(File.Exists(Path.Combine(folder, "results", "nll_terms.csv")));
+    }
+
     static (int Code, string Output) Run(params string[] args) => ToolRunner.Run(TinySigma.Definition, args);
 }

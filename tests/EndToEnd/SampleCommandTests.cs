@@ -79,17 +79,106 @@ public sealed class SampleCommandTests : IDisposable
     public void A_missing_or_foreign_checkpoint_is_named()
     {
         var missing = Path.Combine(folder, "nope.pt");
-        var (code, text) = Run("sample", "--model-path", missing, "--num-samples", "1");
+        var (code, text) = Run("sample", "--model-path", missing, "--num-samples", "1", "--output", Path.Combine(folder, "x"));
         Assert.Equal(1, code);
         Assert.Contains(missing, text, StringComparison.Ordinal);
 
         // The unconditional fixture lacks TinyCond's class embedding.
-        (code, text) = Run("sample", "--model-path", ReferenceFixtures.PathOf("tiny_unet_sigma.safetensors"), "--num-samples", "1");
+        (code, text) = Run("sample", "--model-path", ReferenceFixtures.PathOf("tiny_unet_sigma.safetensors"), "--num-samples", "1", "--output", Path.Combine(folder, "x"));
         Assert.Equal(1, code);
         Assert.Contains("label_emb.weight", text, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("adir/")]
+    [InlineData("existing")]
+    public void A_folder_as_output_gets_the_default_names_inside_it(string output)
+    {
+        Directory.CreateDirectory(Path.Combine(folder, "existing"));
+        var target = Path.Combine(folder, output);
+        var (code, text, errors) = RunSeparately("sample", "--model-path", weights, "--num-samples", "3", "--batch-size", "2",
+            "--timestep-respacing", "2", "--num-shards", "2", "--shard", "1", "--output", target);
+        Assert.True(code == 0, text + errors);
+        var inside = Path.Combine(folder, output.TrimEnd('/'));
+        // Shard 1 of 2 of two batches is the second batch: one sample.
+        Assert.Equal(["samples_1x8x8x3_shard1of2.npz", "samples_1x8x8x3_shard1of2.png"],
+            Directory.GetFiles(inside).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        Assert.False(File.Exists(Path.Combine(inside, ".npz")));
+    }
+
+    [Fact]
+    public void Existing_outputs_are_refused_before_sampling_and_replaced_only_when_asked()
+    {
+        var output = Path.Combine(folder, "mine");
+        File.WriteAllText(output + ".png", "a picture of mine");
+        // The model path does not exist: the output is refused first, so no sampling could have started.
+        var (code, text, errors) = RunSeparately("sample", "--model-path", Path.Combine(folder, "nope.pt"), "--output", output);
+        Assert.Equal(1, code);
+        Assert.Contains($"error: {output}.png already exists; pass --overwrite to replace it, or choose another --output", errors, StringComparison.Ordinal);
+        Assert.Equal("", text);
+        Assert.Equal("a picture of mine", File.ReadAllText(output + ".png"));
+        Assert.False(File.Exists(output + ".npz"));
+
+        (code, text, errors) = RunSeparately("sample", "--model-path", weights, "--num-samples", "1", "--timestep-respacing", "2", "--output", output, "--overwrite");
+        Assert.True(code == 0, text + errors);
+        Assert.Equal(1, SampleSet.Load(output + ".npz").Count);
+        Assert.NotEqual("a picture of mine", File.ReadAllText(output + ".png"));
+    }
+
+    [Fact]
+    public void The_default_name_is_not_overwritten_by_a_rerun()
+    {
+        string[] args = ["sample", "--model-path", weights, "--num-samples", "1", "--timestep-respacing", "2", "--output", folder + "/"];
+        var (code, text, errors) = RunSeparately(args);
+        Assert.True(code == 0, text + errors);
+        var npz = Path.Combine(folder, "samples_1x8x8x3.npz");
+        var first = File.ReadAllBytes(npz);
+        (code, _, errors) = RunSeparately([.. args, "--seed", "9"]);
+        Assert.Equal(1, code);
+        Assert.Contains($"{npz} already exists; pass --overwrite", errors, StringComparison.Ordinal);
+        Assert.Equal(first, File.ReadAllBytes(npz));
+    }
+
+    [Fact]
+    public void An_unwritable_output_is_refused_before_sampling()
+    {
+        var notes = Path.Combine(folder, "notes.txt");
+        File.WriteAllText(notes, "mine");
+        var below = Path.Combine(notes, "samples");
+        var (code, _, errors) = RunSeparately("sample", "--model-path", Path.Combine(folder, "nope.pt"), "--output", below);
+        Assert.Equal(1, code);
+        Assert.Contains($"error: --output {below}.npz: {notes} is a file, not a folder", errors, StringComparison.Ordinal);
+        Assert.Equal("mine", File.ReadAllText(notes));
+
+        var unwritable = UnwritableFolder.Path;
+        (code, _, errors) = RunSeparately("sample", "--model-path", Path.Combine(folder, "nope.pt"), "--output", Path.Combine(unwritable, "s"));
+        Assert.Equal(1, code);
+        Assert.Contains($"error: --output: cannot write into {unwritable}", errors, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Merge_refuses_an_existing_output_unless_asked_and_takes_a_folder()
+    {
+        var part = ImageSampling.Run(TinyCond.Definition, Options() with { NumSamples = 2 }).Save(Path.Combine(folder, "part")).Npz;
+        var output = Path.Combine(folder, "merged");
+        File.WriteAllText(output + ".npz", "not yours to replace");
+        var (code, _, errors) = RunSeparately("merge", part, "--output", output);
+        Assert.Equal(1, code);
+        Assert.Contains($"{output}.npz already exists; pass --overwrite", errors, StringComparison.Ordinal);
+        Assert.Equal("not yours to replace", File.ReadAllText(output + ".npz"));
+
+        (code, var text, errors) = RunSeparately("merge", part, "--output", output, "--overwrite");
+        Assert.True(code == 0, text + errors);
+        Assert.Equal(2, SampleSet.Load(output + ".npz").Count);
+
+        (code, text, errors) = RunSeparately("merge", part, "--output", Path.Combine(folder, "merged-here") + "/");
+        Assert.True(code == 0, text + errors);
+        Assert.True(File.Exists(Path.Combine(folder, "merged-here", "samples_2x8x8x3.npz")));
     }
 
     SampleOptions Options() => new(weights, NumSamples: 5, BatchSize: 2, Respacing: "ddim5", UseDdim: true, Seed: 3);
 
     static (int Code, string Output) Run(params string[] args) => ToolRunner.Run(TinyCond.Definition, args);
+
+    static (int Code, string Output, string Errors) RunSeparately(params string[] args) => ToolRunner.RunSeparately(TinyCond.Definition, args);
 }

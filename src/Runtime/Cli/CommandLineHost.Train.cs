@@ -15,19 +15,19 @@ public static partial class CommandLineHost
     {
         var defaults = model.Training;
         var dataDir = new Option<string>("--data-dir") { Description = "Training images: a folder of jpg/jpeg/png/gif (recursive; class = file name before the first '_'), CIFAR-10's binary batches, or an .npz (arr_0 NHWC uint8, optional labels).", Required = true };
-        var runDir = new Option<string?>("--run-dir") { Description = $"Where checkpoints, progress.csv and loss.png go. Default: a new folder {RunsFolder}/{model.Name}-<time> here; with --resume, the newest such folder." };
-        var maxSteps = new Option<long?>("--max-steps") { Description = "Stop after this many optimiser steps in total, with a checkpoint. Default: run until --lr-anneal-steps or Ctrl+C (which also saves)." };
+        var runDir = new Option<string?>("--run-dir") { Description = $"Where checkpoints, progress.csv and loss.png go. If omitted, a new folder {RunsFolder}/{model.Name}-<time> here; with --resume, the newest such folder." };
+        var maxSteps = new Option<long?>("--max-steps") { Description = "Stop after this many optimiser steps in total, with a checkpoint. If omitted, run until --lr-anneal-steps or Ctrl+C (which also saves)." };
         var resume = new Option<bool>("--resume") { Description = "Continue the run in --run-dir exactly where its newest complete checkpoint left it (weights, optimizer, EMA, step, data order)." };
         var resumeCheckpoint = new Option<string?>("--resume-checkpoint") { Description = "Start from a checkpoint of another run, ours or the reference's modelNNNNNN.pt (with opt/ema files beside it when present), at its step." };
-        var batchSize = new Option<int?>("--batch-size") { Description = $"Examples per optimiser step (default {defaults.BatchSize})." };
-        var microbatch = new Option<int?>("--microbatch") { Description = $"Split each batch into microbatches of this size, accumulating gradients; -1 disables (default {defaults.Microbatch})." };
-        var lr = new Option<double?>("--lr") { Description = $"AdamW learning rate (default {Text(defaults.Lr)})." };
-        var weightDecay = new Option<double?>("--weight-decay") { Description = $"AdamW weight decay (default {Text(defaults.WeightDecay)})." };
-        var lrAnneal = new Option<long?>("--lr-anneal-steps") { Description = $"Anneal the learning rate linearly to 0 over this many steps, then stop; 0 disables (default {defaults.LrAnnealSteps})." };
-        var emaRate = new Option<string?>("--ema-rate") { Description = $"Comma-separated EMA rates, one averaged copy of the weights each (default {string.Join(",", defaults.EmaRates.Select(Text))})." };
-        var sampler = new Option<ScheduleSampler?>("--schedule-sampler") { Description = $"How training timesteps are drawn: Uniform or LossSecondMoment (default {defaults.ScheduleSampler})." };
-        var logInterval = new Option<int?>("--log-interval") { Description = $"Steps per row of progress.csv and the console (default {defaults.LogInterval})." };
-        var saveInterval = new Option<int?>("--save-interval") { Description = $"Steps between checkpoints (default {defaults.SaveInterval})." };
+        var batchSize = new Option<int?>("--batch-size") { Description = "Examples per optimiser step.", DefaultValueFactory = _ => defaults.BatchSize };
+        var microbatch = new Option<int?>("--microbatch") { Description = "Split each batch into microbatches of this size, accumulating gradients; -1 disables.", DefaultValueFactory = _ => defaults.Microbatch };
+        var lr = new Option<double?>("--lr") { Description = "AdamW learning rate.", DefaultValueFactory = _ => defaults.Lr };
+        var weightDecay = new Option<double?>("--weight-decay") { Description = "AdamW weight decay.", DefaultValueFactory = _ => defaults.WeightDecay };
+        var lrAnneal = new Option<long?>("--lr-anneal-steps") { Description = "Anneal the learning rate linearly to 0 over this many steps, then stop; 0 disables.", DefaultValueFactory = _ => defaults.LrAnnealSteps };
+        var emaRate = new Option<string?>("--ema-rate") { Description = "Comma-separated EMA rates, one averaged copy of the weights each.", DefaultValueFactory = _ => string.Join(",", defaults.EmaRates.Select(rate => rate.ToString("R", CultureInfo.InvariantCulture))) };
+        var sampler = new Option<ScheduleSampler?>("--schedule-sampler") { Description = "How training timesteps are drawn: Uniform or LossSecondMoment.", DefaultValueFactory = _ => defaults.ScheduleSampler };
+        var logInterval = new Option<int?>("--log-interval") { Description = "Steps per row of progress.csv and the console.", DefaultValueFactory = _ => defaults.LogInterval };
+        var saveInterval = new Option<int?>("--save-interval") { Description = "Steps between checkpoints.", DefaultValueFactory = _ => defaults.SaveInterval };
         var seed = new Option<long>("--seed") { Description = "Seed of every random draw (data order, timesteps, noise, dropout).", DefaultValueFactory = _ => 0 };
         var device = DeviceOption();
         var command = new Command("train", "Train the model on a dataset (the reference's image_train.py), resumably, with progress and checkpoints.")
@@ -66,6 +66,7 @@ public static partial class CommandLineHost
         var console = AnsiConsole.Console;
         var options = command.Training;
         options.Validate();
+        if (command.RunDir is not null) OutputFiles.CheckIsNoFile("--run-dir", command.RunDir);
         var device = torch.device(command.Device);
         var dataset = ImageDatasets.Open(command.DataDir, model.ImageSize, model.ClassConditional, model.ClassConditional ? model.NumClasses : null);
         if (dataset.Channels != model.Channels)

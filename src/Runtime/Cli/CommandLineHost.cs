@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Invocation;
 using TorchSharp;
 using System.Globalization;
 using Spectre.Console;
@@ -7,13 +8,20 @@ namespace ImprovedDdpm;
 
 /// <summary>
 /// The command-line tool a model's project becomes (the reference's <c>image_train.py</c>, <c>image_sample.py</c> and
-/// <c>image_nll.py</c> in one program). The generator's <c>M.Run(args)</c> calls <see cref="Run"/>.
+/// <c>image_nll.py</c> in one program). The generator's <c>M.Run(args)</c> calls <see cref="Run(ModelDefinition, string[])"/>.
 /// </summary>
 public static partial class CommandLineHost
 {
-    /// <summary>Parses <paramref name="args"/>, runs the command and returns the process exit code.</summary>
-    public static int Run(ModelDefinition model, string[] args)
+    /// <summary>
+    /// Parses <paramref name="args"/>, runs the command and returns the process exit code. Results and progress go to
+    /// <see cref="AnsiConsole.Console"/>; errors and warnings to standard error.
+    /// </summary>
+    public static int Run(ModelDefinition model, string[] args) => Run(model, args, Console.Error);
+
+    /// <summary>As <see cref="Run(ModelDefinition, string[])"/>, with errors and warnings (parse errors included) written to <paramref name="error"/>.</summary>
+    public static int Run(ModelDefinition model, string[] args, TextWriter error)
     {
+        ArgumentNullException.ThrowIfNull(error);
         var root = new RootCommand($"{model.Name}: Improved DDPM (Nichol & Dhariwal 2021), compiled from its attributes.");
         root.Subcommands.Add(TrainCommand(model));
         root.Subcommands.Add(InfoCommand(model));
@@ -22,10 +30,40 @@ public static partial class CommandLineHost
         root.Subcommands.Add(NllCommand(model));
         root.Subcommands.Add(EvaluateCommand());
         root.Subcommands.Add(ReportCommand(model));
-        return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+        MakeParseErrorsReadable(root);
+
+        var parsed = root.Parse(args);
+        if (parsed.Action is ParseErrorAction parseError)
+        {
+            // The whole help after an error buries it (and lands on standard output); point to it instead.
+            parseError.ShowHelp = false;
+        }
+
+        var previous = ErrorConsole.Value;
+        ErrorConsole.Value = ReferenceEquals(error, Console.Error) ? StandardError.Value : CreateErrorConsole(error);
+        try
+        {
+            // Help goes where the rest of the output goes; parse errors where the other errors go.
+            var code = parsed.Invoke(new InvocationConfiguration
+            {
+                EnableDefaultExceptionHandler = false,
+                Output = AnsiConsole.Console.Profile.Out.Writer,
+                Error = error,
+            });
+            if (parsed.Action is ParseErrorAction)
+            {
+                var command = parsed.CommandResult.Command;
+                error.WriteLine($"See '{(command is RootCommand ? root.Name : $"{root.Name} {command.Name}")} --help' for the options.");
+            }
+            return code;
+        }
+        finally
+        {
+            ErrorConsole.Value = previous;
+        }
     }
 
-    /// <summary>Runs a command body, turning the errors bad input causes into one red line naming the culprit and exit code 1.</summary>
+    /// <summary>Runs a command body, turning the errors bad input causes into one red line on standard error naming the culprit, and exit code 1.</summary>
     static int Guarded(Func<int> body)
     {
         try
@@ -36,7 +74,7 @@ public static partial class CommandLineHost
         catch (Exception error) when (error is ArgumentException or IOException or CheckpointMismatchException or UnauthorizedAccessException
             or InvalidDataException or DataException or TrainingDivergedException)
         {
-            AnsiConsole.Console.MarkupLine($"[red]error:[/] {Markup.Escape(error.Message)}");
+            WriteError(Describe(error));
             return 1;
         }
     }
@@ -72,28 +110,39 @@ public static partial class CommandLineHost
 
     static Command SampleCommand(ModelDefinition model)
     {
-        var modelPath = new Option<string>("--model-path") { Description = "Weights to sample with: a checkpoint of ours or the reference's .pt (model or EMA), or .safetensors.", Required = true };
+        var modelPath = ModelPathOption("sample with");
         var numSamples = new Option<int>("--num-samples") { Description = "How many images to make.", DefaultValueFactory = _ => 10000 };
         var batchSize = new Option<int>("--batch-size") { Description = "Images per batch.", DefaultValueFactory = _ => 16 };
-        var respacing = new Option<string?>("--timestep-respacing") { Description = "Sampling steps: \"250\", \"10,15,20\" or \"ddim50\"; default: the declared respacing (all steps if none)." };
+        var respacing = new Option<string?>("--timestep-respacing") { Description = "Sampling steps: \"250\", \"10,15,20\" or \"ddim50\" If omitted, the declared respacing (all steps if none)." };
         var useDdim = new Option<bool>("--use-ddim") { Description = "DDIM instead of ancestral sampling." };
         var eta = new Option<double>("--eta") { Description = "DDIM's eta: 0 is deterministic, 1 matches ancestral sampling's variance.", DefaultValueFactory = _ => 0.0 };
-        var clip = new Option<bool>("--clip-denoised") { Description = "Clip each predicted x_0 to [-1, 1].", DefaultValueFactory = _ => true };
-        var classLabel = new Option<int?>("--class") { Description = "Class-conditional models: sample this class only (default: random classes)." };
+        var (clip, noClip) = ClipOptions();
+        var classLabel = new Option<int?>("--class") { Description = "Class-conditional models: sample this class only. If omitted, classes are drawn at random." };
         var seed = new Option<long>("--seed") { Description = "Seed of the noise; batch b is seeded by (seed, b) alone.", DefaultValueFactory = _ => 0 };
         var shard = new Option<int>("--shard") { Description = "Make only this part of the batches (0-based); merge the parts with `merge`.", DefaultValueFactory = _ => 0 };
         var numShards = new Option<int>("--num-shards") { Description = "Into how many disjoint parts the batches are split.", DefaultValueFactory = _ => 1 };
-        var output = new Option<string?>("--output") { Description = "Output path without extension: writes O.npz (arr_0 NHWC uint8, arr_1 labels) and O.png. Default: samples_NxHxWxC in the current folder." };
+        var output = new Option<string?>("--output")
+        {
+            Description = "Where the samples go: O.npz (arr_0 NHWC uint8, arr_1 labels) and O.png for a path O (a trailing .npz is dropped); " +
+                "an existing folder, or a path ending in /, gets the default name inside it. If omitted, samples_NxHxWxC[_shardIofN] in the current folder.",
+        };
+        var overwrite = OverwriteOption();
         var device = DeviceOption();
         var command = new Command("sample", "Draw images from a trained model (the reference's image_sample.py).")
         {
-            modelPath, numSamples, batchSize, respacing, useDdim, eta, clip, classLabel, seed, shard, numShards, output, device,
+            modelPath, numSamples, batchSize, respacing, useDdim, eta, clip, noClip, classLabel, seed, shard, numShards, output, overwrite, device,
         };
         command.SetAction(result => Guarded(() =>
         {
             var options = new SampleOptions(result.GetValue(modelPath)!, result.GetValue(numSamples), result.GetValue(batchSize),
-                result.GetValue(respacing), result.GetValue(useDdim), result.GetValue(eta), result.GetValue(clip), result.GetValue(classLabel),
+                result.GetValue(respacing), result.GetValue(useDdim), result.GetValue(eta), ClipDenoised(result, clip, noClip), result.GetValue(classLabel),
                 result.GetValue(seed), result.GetValue(shard), result.GetValue(numShards), result.GetValue(device)!);
+            ImageSampling.Validate(model, options);
+            var (firstBatch, batches) = ImageSampling.ShardBatches(options.NumSamples, options.BatchSize, options.Shard, options.NumShards);
+            var count = Math.Min(options.NumSamples, (firstBatch + batches) * options.BatchSize) - (firstBatch * options.BatchSize);
+            var name = SampleFilesBase(result.GetValue(output), $"samples_{count}x{model.ImageSize}x{model.ImageSize}x{model.Channels}" +
+                (options.NumShards > 1 ? $"_shard{options.Shard}of{options.NumShards}" : ""));
+            OutputFiles.Check("--output", result.GetValue(overwrite), name + ".npz", name + ".png");
             SampleSet samples = null!;
             AnsiConsole.Progress().Start(context =>
             {
@@ -104,8 +153,6 @@ public static partial class CommandLineHost
                     task.Value = p.Done;
                 }));
             });
-            var name = result.GetValue(output) ?? $"samples_{samples.Count}x{samples.Height}x{samples.Width}x{samples.Channels}" +
-                (options.NumShards > 1 ? $"_shard{options.Shard}of{options.NumShards}" : "");
             var (npz, png) = samples.Save(name);
             AnsiConsole.Console.WriteLine($"wrote {samples.Count} samples to {npz} and {png}");
             return 0;
@@ -116,12 +163,19 @@ public static partial class CommandLineHost
     static Command MergeCommand()
     {
         var parts = new Argument<string[]>("parts") { Description = "The .npz files of the shards, in shard order.", Arity = ArgumentArity.OneOrMore };
-        var output = new Option<string>("--output") { Description = "Output path without extension: writes O.npz and O.png.", Required = true };
-        var command = new Command("merge", "Concatenate the .npz outputs of `sample --shard i --num-shards n` runs.") { parts, output };
+        var output = new Option<string>("--output")
+        {
+            Description = "Where the merged samples go: O.npz and O.png for a path O; an existing folder, or a path ending in /, gets samples_NxHxWxC inside it.",
+            Required = true,
+        };
+        var overwrite = OverwriteOption();
+        var command = new Command("merge", "Concatenate the .npz outputs of `sample --shard i --num-shards n` runs.") { parts, output, overwrite };
         command.SetAction(result => Guarded(() =>
         {
             var merged = SampleSet.Concatenate([.. result.GetValue(parts)!.Select(SampleSet.Load)]);
-            var (npz, png) = merged.Save(result.GetValue(output)!);
+            var name = SampleFilesBase(result.GetValue(output), $"samples_{merged.Count}x{merged.Height}x{merged.Width}x{merged.Channels}");
+            OutputFiles.Check("--output", result.GetValue(overwrite), name + ".npz", name + ".png");
+            var (npz, png) = merged.Save(name);
             AnsiConsole.Console.WriteLine($"wrote {merged.Count} samples to {npz} and {png}");
             return 0;
         }));
@@ -131,22 +185,28 @@ public static partial class CommandLineHost
     static Command NllCommand(ModelDefinition model)
     {
         var dataDir = new Option<string>("--data-dir") { Description = "Images to evaluate: a folder of jpg/jpeg/png/gif (recursive), one CIFAR-10 .bin batch (test_batch.bin for the test set; a CIFAR-10 folder means its training batches), or an .npz (arr_0 NHWC uint8).", Required = true };
-        var modelPath = new Option<string>("--model-path") { Description = "Weights to evaluate: a checkpoint of ours or the reference's .pt, or .safetensors.", Required = true };
+        var modelPath = ModelPathOption("evaluate");
         var batchSize = new Option<int>("--batch-size") { Description = "Images per batch.", DefaultValueFactory = _ => 16 };
-        var numSamples = new Option<int?>("--num-samples") { Description = "Evaluate only the first N images (default: all)." };
-        var respacing = new Option<string?>("--timestep-respacing") { Description = "Evaluate the bound of a respaced process (default: every step)." };
-        var clip = new Option<bool>("--clip-denoised") { Description = "Clip each predicted x_0 to [-1, 1].", DefaultValueFactory = _ => true };
+        var numSamples = new Option<int?>("--num-samples") { Description = "Evaluate only the first N images. If omitted, all." };
+        var respacing = new Option<string?>("--timestep-respacing") { Description = "Evaluate the bound of a respaced process. If omitted, every step." };
+        var (clip, noClip) = ClipOptions();
         var seed = new Option<long>("--seed") { Description = "Seed of the noise; batch b is seeded by (seed, b) alone.", DefaultValueFactory = _ => 0 };
-        var terms = new Option<string?>("--terms-csv") { Description = "Where to write the per-step terms (t, vb in bits/dim, x_0 MSE). Default: nll_terms.csv in the current folder." };
+        var terms = new Option<string?>("--terms-csv")
+        {
+            Description = $"Where to write the per-step terms (t, vb in bits/dim, x_0 MSE); an existing folder, or a path ending in /, gets {NllTermsFileName} inside it. If omitted, {NllTermsFileName} in the current folder.",
+        };
+        var overwrite = OverwriteOption();
         var device = DeviceOption();
         var command = new Command("nll", "Bits per dimension of a dataset under the model's variational bound (the reference's image_nll.py). The last line printed is the mean bits/dim.")
         {
-            dataDir, modelPath, batchSize, numSamples, respacing, clip, seed, terms, device,
+            dataDir, modelPath, batchSize, numSamples, respacing, clip, noClip, seed, terms, overwrite, device,
         };
         command.SetAction(result => Guarded(() =>
         {
             var options = new NllOptions(result.GetValue(dataDir)!, result.GetValue(modelPath)!, result.GetValue(batchSize), result.GetValue(numSamples),
-                result.GetValue(respacing), result.GetValue(clip), result.GetValue(seed), result.GetValue(device)!);
+                result.GetValue(respacing), ClipDenoised(result, clip, noClip), result.GetValue(seed), result.GetValue(device)!);
+            var csv = OutputFiles.Resolve(result.GetValue(terms), NllTermsFileName);
+            OutputFiles.Check("--terms-csv", result.GetValue(overwrite), csv);
             NllResult nll = null!;
             AnsiConsole.Progress().Start(context =>
             {
@@ -158,7 +218,6 @@ public static partial class CommandLineHost
                     task.Description = $"bits/dim {p.Mean.ToString("F4", CultureInfo.InvariantCulture)}";
                 }));
             });
-            var csv = result.GetValue(terms) ?? "nll_terms.csv";
             nll.WriteTermsCsv(csv);
             var console = AnsiConsole.Console;
             console.WriteLine($"{nll.Count} images: {nll.MeanBpd.ToString("F6", CultureInfo.InvariantCulture)} bits/dim " +
@@ -176,13 +235,15 @@ public static partial class CommandLineHost
         var weights = new Option<string>("--inception-weights") { Description = "pytorch-fid's FID Inception weights: pt_inception-2015-12-05-6726825d.pth as published, or the same weights as a current torch.save or .safetensors file.", Required = true };
         var batchSize = new Option<int>("--batch-size") { Description = "Images per Inception batch.", DefaultValueFactory = _ => InceptionFeatures.DefaultBatchSize };
         var saveStats = new Option<string?>("--save-reference-stats") { Description = "Cache the reference images' statistics to this .npz (mu, sigma) for later runs." };
+        var overwrite = OverwriteOption();
         var device = DeviceOption();
         var command = new Command("evaluate", "FID, Inception Score, precision and recall of samples against a reference, with pytorch-fid's Inception network.")
         {
-            samples, reference, weights, batchSize, saveStats, device,
+            samples, reference, weights, batchSize, saveStats, overwrite, device,
         };
         command.SetAction(result => Guarded(() =>
         {
+            if (result.GetValue(saveStats) is { } statistics) OutputFiles.Check("--save-reference-stats", result.GetValue(overwrite), statistics);
             using var network = FidInceptionV3.Load(result.GetValue(weights)!, torch.device(result.GetValue(device)!));
             SampleEvaluationResult evaluation = null!;
             AnsiConsole.Progress().Start(context =>
@@ -205,9 +266,9 @@ public static partial class CommandLineHost
     static Command ReportCommand(ModelDefinition model)
     {
         var runDir = new Option<string>("--run-dir") { Description = "The run folder of `train` (its progress.csv, nll_terms.csv and .npz samples are used).", Required = true };
-        var nllTerms = new Option<string?>("--nll-terms") { Description = "Per-step terms written by `nll --terms-csv` (default: nll_terms.csv in the run folder, if there)." };
+        var nllTerms = new Option<string?>("--nll-terms") { Description = "Per-step terms written by `nll --terms-csv`. If omitted, nll_terms.csv in the run folder, if there." };
         var samples = new Option<string[]>("--samples") { Description = "Sample files (.npz from `sample`) to show as grids.", AllowMultipleArgumentsPerToken = true };
-        var output = new Option<string?>("--output") { Description = "Folder for the PNGs and report.html (default: <run-dir>/report)." };
+        var output = new Option<string?>("--output") { Description = "Folder for the PNGs and report.html. If omitted, <run-dir>/report." };
         var command = new Command("report", "Draw the noise schedules, the training curves, the bound per timestep and sample grids as PNGs and one self-contained HTML page.")
         {
             runDir, nllTerms, samples, output,
@@ -220,6 +281,42 @@ public static partial class CommandLineHost
             return 0;
         }));
         return command;
+    }
+
+    /// <summary>The file name <c>nll</c> writes its per-step terms to, and <c>report</c> looks for in a run folder.</summary>
+    const string NllTermsFileName = "nll_terms.csv";
+
+    static Option<string> ModelPathOption(string purpose) => new("--model-path")
+    {
+        Description = $"Weights to {purpose}: a model or EMA checkpoint, ours or the reference's (modelNNNNNN.pt, ema_<rate>_NNNNNN.pt), " +
+            "or a .safetensors state dict; an optNNNNNN.pt holds optimizer moments, not weights.",
+        Required = true,
+    };
+
+    /// <summary>
+    /// Clipping of the predicted x_0, on by default as in the reference: <c>--clip-denoised</c> stays for scripts written
+    /// for the reference (<c>--clip-denoised false</c>), <c>--no-clip-denoised</c> is the natural way to turn it off.
+    /// </summary>
+    static (Option<bool> Clip, Option<bool> NoClip) ClipOptions() =>
+    (
+        new Option<bool>("--clip-denoised") { Description = "Clip each predicted x_0 to [-1, 1], as the reference does; on unless --no-clip-denoised (or --clip-denoised false) is given.", DefaultValueFactory = _ => true },
+        new Option<bool>("--no-clip-denoised") { Description = "Leave each predicted x_0 unclipped (the same as --clip-denoised false)." }
+    );
+
+    static bool ClipDenoised(ParseResult result, Option<bool> clip, Option<bool> noClip)
+    {
+        if (result.GetResult(noClip) is { Implicit: false } && result.GetResult(clip) is { Implicit: false })
+            throw new ArgumentException("--clip-denoised and --no-clip-denoised contradict each other: give one of them");
+        return result.GetValue(clip) && !result.GetValue(noClip);
+    }
+
+    static Option<bool> OverwriteOption() => new("--overwrite") { Description = "Replace output files that already exist (without it, an existing file is an error and nothing is computed)." };
+
+    /// <summary>The path without extension that <c>sample</c> and <c>merge</c> write <c>.npz</c> and <c>.png</c> to.</summary>
+    static string SampleFilesBase(string? output, string defaultName)
+    {
+        var path = OutputFiles.Resolve(output, defaultName);
+        return path.EndsWith(".npz", StringComparison.OrdinalIgnoreCase) ? path[..^4] : path;
     }
 
     static Option<string> DeviceOption() => new("--device")

@@ -116,7 +116,7 @@ public static class ImageSampling
         return new SampleSet([.. pixels], pixels.Count / perImage, size, size, model.Channels, labels?.ToArray());
     }
 
-    static void Validate(ModelDefinition model, SampleOptions options)
+    internal static void Validate(ModelDefinition model, SampleOptions options)
     {
         if (options.NumSamples < 1) throw new ArgumentException($"--num-samples must be at least 1; got {options.NumSamples}");
         if (options.BatchSize < 1) throw new ArgumentException($"--batch-size must be at least 1; got {options.BatchSize}");
