@@ -193,15 +193,26 @@ public sealed partial class CommandLineMessagesTests : IDisposable
 }
 
 /// <summary>
-/// <c>--model-path</c> takes weights (model or EMA files, ours or the reference's), and says so when given the optimizer
-/// file of a checkpoint. In the global-random-state collection since it trains (which seeds TorchSharp's generator).
+/// Messages about what training leaves behind: a warning on stderr, and <c>--model-path</c> given a checkpoint's
+/// optimizer file. In the global-random-state collection since they train (which seeds TorchSharp's generator).
 /// </summary>
 [Collection(GlobalRandomState.Name)]
-public sealed class ModelPathTests : IDisposable
+public sealed class TrainedRunMessagesTests : IDisposable
 {
     readonly string folder = Directory.CreateTempSubdirectory("improved-ddpm-model-path-").FullName;
 
     public void Dispose() => Directory.Delete(folder, recursive: true);
+
+    [Fact]
+    public void A_warning_goes_to_standard_error()
+    {
+        var run = Directory.CreateDirectory(Path.Combine(folder, "empty-run")).FullName;
+        var (code, output, errors) = ToolRunner.RunSeparately(TinySigma.Definition, "train", "--data-dir", TrainingImages.Write(Path.Combine(folder, "data"), 2, size: 8),
+            "--run-dir", run, "--resume", "--max-steps", "1", "--batch-size", "2");
+        Assert.True(code == 0, output + errors);
+        Assert.Contains($"warning: {run} holds no complete checkpoint yet", errors, StringComparison.Ordinal);
+        Assert.DoesNotContain("holds no complete checkpoint", output, StringComparison.Ordinal);
+    }
 
     [Fact]
     public void An_optimizer_file_is_refused_with_the_files_that_would_do()

@@ -87,7 +87,7 @@ public static partial class CommandLineHost
             [display, new LossCurveWriter(Path.Combine(runDirectory, LossCurveWriter.FileName))]);
 
         if (command.Resume && !loop.Resume())
-            console.MarkupLine($"[yellow]{Markup.Escape(runDirectory)} holds no complete checkpoint yet: starting from step 0.[/]");
+            WriteWarning($"{runDirectory} holds no complete checkpoint yet: starting from step 0.");
         if (command.ResumeCheckpoint is { } start) loop.StartFrom(start);
 
         using var cancellation = new CancellationTokenSource();
