@@ -33,29 +33,26 @@ public static partial class CommandLineHost
         MakeParseErrorsReadable(root);
 
         var parsed = root.Parse(args);
-        if (parsed.Action is ParseErrorAction parseError)
-        {
-            // The whole help after an error buries it (and lands on standard output); point to it instead.
-            parseError.ShowHelp = false;
-        }
-
         var previous = ErrorConsole.Value;
         ErrorConsole.Value = ReferenceEquals(error, Console.Error) ? StandardError.Value : CreateErrorConsole(error);
         try
         {
-            // Help goes where the rest of the output goes; parse errors where the other errors go.
-            var code = parsed.Invoke(new InvocationConfiguration
+            if (parsed.Action is ParseErrorAction)
+            {
+                // Printed like every other error (System.CommandLine's own action prints bare messages, then the whole
+                // help, which buries them and lands on standard output); the help is one flag away.
+                foreach (var parseError in parsed.Errors) WriteError(parseError.Message);
+                var command = parsed.CommandResult.Command;
+                Errors.WriteLine($"See '{(command is RootCommand ? root.Name : $"{root.Name} {command.Name}")} --help' for the options.");
+                return 1;
+            }
+            // Help goes where the rest of the output goes.
+            return parsed.Invoke(new InvocationConfiguration
             {
                 EnableDefaultExceptionHandler = false,
                 Output = AnsiConsole.Console.Profile.Out.Writer,
                 Error = error,
             });
-            if (parsed.Action is ParseErrorAction)
-            {
-                var command = parsed.CommandResult.Command;
-                error.WriteLine($"See '{(command is RootCommand ? root.Name : $"{root.Name} {command.Name}")} --help' for the options.");
-            }
-            return code;
         }
         finally
         {
@@ -81,7 +78,7 @@ public static partial class CommandLineHost
 
     static Command InfoCommand(ModelDefinition model)
     {
-        var respacing = new Option<string?>("--timestep-respacing") { Description = "Show the process respaced like this (\"250\", \"ddim50\"); default: the declared one." };
+        var respacing = new Option<string?>("--timestep-respacing") { Description = "Show the process respaced like this (\"250\", \"ddim50\"). If omitted, the declared one." };
         var command = new Command("info", "Print the configuration, the parameter count and a summary of the noise schedule.") { respacing };
         command.SetAction(result => Guarded(() =>
         {
@@ -113,7 +110,7 @@ public static partial class CommandLineHost
         var modelPath = ModelPathOption("sample with");
         var numSamples = new Option<int>("--num-samples") { Description = "How many images to make.", DefaultValueFactory = _ => 10000 };
         var batchSize = new Option<int>("--batch-size") { Description = "Images per batch.", DefaultValueFactory = _ => 16 };
-        var respacing = new Option<string?>("--timestep-respacing") { Description = "Sampling steps: \"250\", \"10,15,20\" or \"ddim50\" If omitted, the declared respacing (all steps if none)." };
+        var respacing = new Option<string?>("--timestep-respacing") { Description = "Sampling steps: \"250\", \"10,15,20\" or \"ddim50\". If omitted, the declared respacing (all steps if none)." };
         var useDdim = new Option<bool>("--use-ddim") { Description = "DDIM instead of ancestral sampling." };
         var eta = new Option<double>("--eta") { Description = "DDIM's eta: 0 is deterministic, 1 matches ancestral sampling's variance.", DefaultValueFactory = _ => 0.0 };
         var (clip, noClip) = ClipOptions();
