@@ -10,9 +10,9 @@ public static partial class CommandLineHost
     // Errors and warnings go to standard error, so that `tool … > log` still shows a failure on the terminal.
     // Run sets the writer for its call; async-local so that concurrent in-process runs each keep their own.
     static readonly AsyncLocal<IAnsiConsole?> ErrorConsole = new();
-    static readonly Lazy<IAnsiConsole> StandardError = new(() => CreateErrorConsole(Console.Error));
 
-    static IAnsiConsole Errors => ErrorConsole.Value ?? StandardError.Value;
+    // Console.Error as it is now (a host may have redirected it with Console.SetError since the last run).
+    static IAnsiConsole Errors => ErrorConsole.Value ?? CreateErrorConsole(Console.Error);
 
     /// <summary>Colours on a terminal; plain, unwrapped lines in a file or a test's writer, so a path is never cut in two.</summary>
     static IAnsiConsole CreateErrorConsole(TextWriter writer)

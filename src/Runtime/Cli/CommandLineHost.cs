@@ -34,7 +34,7 @@ public static partial class CommandLineHost
 
         var parsed = root.Parse(args);
         var previous = ErrorConsole.Value;
-        ErrorConsole.Value = ReferenceEquals(error, Console.Error) ? StandardError.Value : CreateErrorConsole(error);
+        ErrorConsole.Value = CreateErrorConsole(error);
         try
         {
             if (parsed.Action is ParseErrorAction)
