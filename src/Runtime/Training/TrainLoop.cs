@@ -36,7 +36,7 @@ public sealed class TrainLoop : IDisposable
     readonly GaussianDiffusion diffusion;
     readonly Func<long, IEnumerator<TrainingBatch>> openData;
     readonly IReadOnlyList<ITrainingObserver> observers;
-    readonly AdamW optimizer;
+    readonly AdamWOptimizer optimizer;
     readonly List<ExponentialMovingAverage> averages;
     readonly IScheduleSampler sampler;
     readonly TrainingLogAccumulator log = new();
@@ -74,7 +74,7 @@ public sealed class TrainLoop : IDisposable
         lr = options.Lr;
 
         // PyTorch's AdamW defaults, spelled out: the reference passes only lr and weight_decay.
-        optimizer = optim.AdamW(parameters, lr: options.Lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: options.WeightDecay);
+        optimizer = new AdamWOptimizer(parameters, options.Lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: options.WeightDecay);
         averages = options.EmaRates.Select(rate => new ExponentialMovingAverage(network, rate)).ToList();
         sampler = ScheduleSamplers.Create(options.ScheduleSampler, diffusion.NumTimesteps);
         progress = new CsvProgressLog(Path.Combine(RunDirectory, ProgressFileName));
@@ -96,7 +96,7 @@ public sealed class TrainLoop : IDisposable
     /// <summary>The moving averages, one per rate of <see cref="TrainingOptions.EmaRates"/>.</summary>
     public IReadOnlyList<ExponentialMovingAverage> Averages => averages;
 
-    public AdamW Optimizer => optimizer;
+    public AdamWOptimizer Optimizer => optimizer;
 
     public IScheduleSampler Sampler => sampler;
 
@@ -256,8 +256,8 @@ public sealed class TrainLoop : IDisposable
         log.Add("grad_norm", gradNorm);
 
         lr = AnnealedLr(Options.Lr, Options.LrAnnealSteps, step);
-        foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
-        optimizer.step();
+        optimizer.LearningRate = lr;
+        optimizer.Step();
         foreach (var average in averages) average.Update();
 
         Step = step + 1;
@@ -280,7 +280,7 @@ public sealed class TrainLoop : IDisposable
         var timestepRandom = new Random((int)(StepSeed(step, TimestepStream) & int.MaxValue));
         using var noise = new SeededNoiseSource(StepSeed(step, NoiseStream), device);
 
-        optimizer.zero_grad();
+        optimizer.ZeroGrad();
         var batchSize = images.shape[0];
         var microbatch = Options.MicrobatchSize;
         var lossSum = 0.0;
