@@ -66,6 +66,43 @@ public sealed class TorchSharpNativeTests
     }
 
     [Fact]
+    public async Task The_run_time_fix_makes_one_weakened_copy_per_original_however_many_processes_race()
+    {
+        var original = RestoredPackages.TorchSharpLinuxNativeLibrary;
+        var cache = Directory.CreateTempSubdirectory("improved-ddpm-native-cache-").FullName;
+        try
+        {
+            // Eight at once into an empty cache, as processes starting together would.
+            var copies = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(() => TorchSharpNative.CachedCopy(original, cache))));
+            var copy = Assert.Single(copies.Distinct());
+            Assert.Equal(copy, Assert.Single(Directory.GetFiles(cache, "*", SearchOption.AllDirectories))); // no temporary left
+            Assert.True(ElfVersionPatcher.IsWeakOrAbsent(copy, ElfVersionPatcher.RequiredVersion));
+            Assert.False(ElfVersionPatcher.IsWeakOrAbsent(original, ElfVersionPatcher.RequiredVersion), "the package's own file was changed");
+
+            // A whole copy is reused as it is; a damaged one is made anew.
+            var marker = new DateTime(2021, 2, 3, 4, 5, 6, DateTimeKind.Utc);
+            File.SetLastWriteTimeUtc(copy, marker);
+            Assert.Equal(copy, TorchSharpNative.CachedCopy(original, cache));
+            Assert.Equal(marker, File.GetLastWriteTimeUtc(copy));
+            File.WriteAllBytes(copy, [0x7f, (byte)'E', (byte)'L', (byte)'F']);
+            Assert.Equal(copy, TorchSharpNative.CachedCopy(original, cache));
+            Assert.Equal(new FileInfo(original).Length, new FileInfo(copy).Length);
+            Assert.True(ElfVersionPatcher.IsWeakOrAbsent(copy, ElfVersionPatcher.RequiredVersion));
+        }
+        finally
+        {
+            Directory.Delete(cache, recursive: true);
+        }
+    }
+
+    [GlibcxxFixFact]
+    public void The_run_time_fix_leaves_a_library_the_build_fixed_alone()
+    {
+        // The tests' own output was fixed by the build step, so the run-time check must find nothing to do.
+        Assert.EndsWith("loads as it is (the build fixed it)", TorchSharpNative.Status, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_file_that_is_not_ELF_is_refused_by_name()
     {
         var path = Path.Combine(Path.GetTempPath(), $"not-elf-{Guid.NewGuid():N}.so");
