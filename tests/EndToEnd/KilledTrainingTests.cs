@@ -24,11 +24,14 @@ public sealed partial class KilledTrainingTests(ITestOutputHelper output) : IDis
     /// <summary>Steps the finishing run trains past the killed run's newest checkpoint.</summary>
     const int FinalStretch = 5;
 
-    /// <summary>From a start to the first checkpoint (the tool's start-up included) on a loaded 2-core machine.</summary>
-    static readonly TimeSpan RoundDeadline = TimeSpan.FromMinutes(3);
+    /// <summary>
+    /// From a start to its kill (start-up, at most three save intervals of steps): about 70 s when measured with the
+    /// whole suite and two other builds sharing 2 cores, so a hang, not a slow machine, is what passes it.
+    /// </summary>
+    static readonly TimeSpan RoundDeadline = TimeSpan.FromMinutes(5);
 
     /// <summary>For a whole run of a few dozen steps, or a clean stop.</summary>
-    static readonly TimeSpan RunDeadline = TimeSpan.FromMinutes(5);
+    static readonly TimeSpan RunDeadline = TimeSpan.FromMinutes(10);
 
     readonly string folder = Directory.CreateTempSubdirectory("improved-ddpm-kill-").FullName;
 
