@@ -297,6 +297,7 @@ public sealed class TrainLoop : IDisposable
     public TrainingStep TrainOn(TrainingBatch batch)
     {
         ArgumentNullException.ThrowIfNull(batch);
+        log.StepStarting(); // samples/s counts the time of every step in the row, the first after a resume included
         module.train();
         var step = Step;
         using var scope = NewDisposeScope();

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json.Nodes;
 using ImprovedDdpm.Tests.Support;
 using Xunit.Abstractions;
@@ -8,7 +9,7 @@ namespace ImprovedDdpm.Tests.Runtime.Training;
 /// <summary>
 /// Resuming never loses or overwrites a run's files: a checkpoint that cannot be used is skipped for the one before it
 /// and reported, a folder with nothing usable is an error that names its files, and a resume with other inputs is
-/// refused.
+/// refused. The first row after a resume times only the steps run since.
 /// </summary>
 public sealed class ResumeSafetyTests(ITestOutputHelper output) : IDisposable
 {
@@ -207,5 +208,62 @@ public sealed class ResumeSafetyTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(ours.Order(StringComparer.Ordinal), deleted);
         Assert.Equal(others.Order(StringComparer.Ordinal), Directory.GetFiles(run).Select(Path.GetFileName).Order(StringComparer.Ordinal));
         Assert.Empty(TrainingCheckpoint.DeleteInterruptedSaves(Run("no such folder")));
+    }
+
+    [Theory]
+    [InlineData(-1)]
+    [InlineData(2)]
+    public void The_first_row_after_a_resume_times_the_steps_run_since_the_resume(int microbatch)
+    {
+        // Rows every 2 steps, a checkpoint after 3: the resumed run's first row comes after one step. Its samples/s
+        // must be that step's examples over that step's time, not over the moment between the step's end and the row.
+        var options = Options with { BatchSize = 8, Microbatch = microbatch, LogInterval = 2, SaveInterval = 3, MaxSteps = 3 };
+        using (var network = ToyNet())
+        using (var loop = new TrainLoop(network, ShortDiffusion(), options, Run($"throughput{microbatch}"), Batches(Dataset(8, 1), 8)))
+        {
+            loop.Run();
+        }
+
+        var clock = Stopwatch.StartNew();
+        var handedOut = new List<TimeSpan>();
+        var stepEnds = new List<TimeSpan>();
+        var rowTimes = new List<TimeSpan>();
+        var recorder = new RecordingObserver(_ => stepEnds.Add(clock.Elapsed));
+        using var resumedNetwork = ToyNet();
+        using var resumed = new TrainLoop(resumedNetwork, ShortDiffusion(), options with { MaxSteps = 4 }, Run($"throughput{microbatch}"),
+            Timed(Batches(Dataset(8, 1), 8), clock, handedOut), [recorder, new RowClock(clock, rowTimes)]);
+        Assert.True(resumed.Resume());
+        resumed.Run();
+
+        var row = Assert.Single(recorder.Rows);
+        Assert.Equal(3, row.Step);
+        var step = (stepEnds.Single() - handedOut.Single()).TotalSeconds; // the step, as seen from outside it
+        var stepToRow = (rowTimes.Single() - handedOut.Single()).TotalSeconds;
+        output.WriteLine($"samples/s {row.SamplesPerSecond:F0}; 8 examples over the step: {8 / step:F0}, up to the row: {8 / stepToRow:F0}");
+        // The row's timer runs within [batch handed out, row written], so it cannot be faster than this...
+        Assert.True(row.SamplesPerSecond >= 8 / stepToRow, $"{row.SamplesPerSecond} samples/s is slower than 8 examples in {stepToRow} s");
+        // ...and it covers the step's work (all but the moments around it), so it is not much faster than 8 examples
+        // over the step (timing from the step's end instead gave about 100 times this).
+        Assert.True(row.SamplesPerSecond <= 4 * 8 / step, $"{row.SamplesPerSecond} samples/s for 8 examples in a step of {step} s");
+    }
+
+    static Func<long, IEnumerator<TrainingBatch>> Timed(Func<long, IEnumerator<TrainingBatch>> batches, Stopwatch clock, List<TimeSpan> handedOut) =>
+        consumed => TimeHandOuts(batches(consumed), clock, handedOut);
+
+    static IEnumerator<TrainingBatch> TimeHandOuts(IEnumerator<TrainingBatch> batches, Stopwatch clock, List<TimeSpan> handedOut)
+    {
+        using (batches)
+        {
+            while (batches.MoveNext())
+            {
+                handedOut.Add(clock.Elapsed);
+                yield return batches.Current;
+            }
+        }
+    }
+
+    sealed class RowClock(Stopwatch clock, List<TimeSpan> times) : ITrainingObserver
+    {
+        public void OnLog(TrainingLogRow row) => times.Add(clock.Elapsed);
     }
 }
