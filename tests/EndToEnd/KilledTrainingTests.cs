@@ -26,7 +26,7 @@ public sealed class KilledTrainingTests(ITestOutputHelper output) : IDisposable
     {
         var data = TrainingImages.Write(Path.Combine(folder, "data"), 48, size: 16, classes: 3);
         string[] Args(string run, int saveInterval = 3) => ["train", "--data-dir", data, "--run-dir", run, "--max-steps", $"{MaxSteps}",
-            "--batch-size", "4", "--ema-rate", "0.99", "--save-interval", $"{saveInterval}", "--log-interval", "1", "--resume"];
+            "--batch-size", "4", "--ema-rate", "0.99", "--save-interval", $"{saveInterval}", "--log-interval", "1", .. Directory.Exists(run) ? ["--resume"] : Array.Empty<string>()];
         var killed = Path.Combine(folder, "killed");
         var random = new Random(20261125);
         var seen = new List<long>();
