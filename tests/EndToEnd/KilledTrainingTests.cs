@@ -43,10 +43,11 @@ public sealed partial class KilledTrainingTests(ITestOutputHelper output) : IDis
     public void A_run_killed_at_random_moments_always_resumes_from_a_loadable_checkpoint()
     {
         var data = TrainingImages.Write(Path.Combine(folder, "data"), 48, size: 16, classes: 3);
+        // --resume continues a run folder that exists; the first start of each run creates it.
         string[] Args(string run, long? maxSteps, int saveInterval) =>
         [
             "train", "--data-dir", data, "--run-dir", run, "--batch-size", "4", "--ema-rate", "0.99", "--save-interval", $"{saveInterval}",
-            "--log-interval", "1", "--resume", .. maxSteps is { } max ? new[] { "--max-steps", $"{max}" } : [],
+            "--log-interval", "1", .. Directory.Exists(run) ? new[] { "--resume" } : [], .. maxSteps is { } max ? new[] { "--max-steps", $"{max}" } : [],
         ];
         var killed = Path.Combine(folder, "killed");
         var random = new Random(20261125);

@@ -56,7 +56,8 @@ public static class OptimizerCheckpoint
     /// order). Hyperparameters are not taken from the file: the run's options set them. Parameters without an entry
     /// start afresh, as in PyTorch.
     /// </summary>
-    /// <exception cref="InvalidDataException">The file is not an optimizer state for these parameters.</exception>
+    /// <exception cref="InvalidDataException">The file is damaged (a zip entry whose CRC-32 does not match) or not an
+    /// optimizer state for these parameters.</exception>
     public static void Load(AdamWOptimizer optimizer, string path)
     {
         ArgumentNullException.ThrowIfNull(optimizer);
@@ -66,6 +67,7 @@ public static class OptimizerCheckpoint
         Hashtable root;
         using (var stream = File.OpenRead(path))
         {
+            ZipIntegrity.Verify(stream, path);
             try
             {
                 root = PyTorchUnpickler.UnpickleStateDict(stream, leaveOpen: true, skipTensorRead: false);

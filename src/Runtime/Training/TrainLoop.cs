@@ -104,6 +104,18 @@ public sealed class TrainLoop : IDisposable
     public TrainingCheckpoint? LastCheckpoint { get; private set; }
 
     /// <summary>
+    /// What identifies this run's inputs (model, batch and microbatch size, data set): recorded in every checkpoint,
+    /// and compared by <see cref="Resume"/> with the checkpoint's. Null records and checks nothing.
+    /// </summary>
+    public RunInputs? Inputs { get; init; }
+
+    /// <summary>
+    /// The checkpoints newer than the one <see cref="Resume"/> continued from that it could not use, newest first, with
+    /// why: a caller should report them (the run will save those steps anew when it reaches them).
+    /// </summary>
+    public IReadOnlyList<UnusableCheckpoint> SkippedOnResume { get; private set; } = [];
+
+    /// <summary>
     /// The reference's <c>_anneal_lr</c>: lr·(1 − step/annealSteps) for the step with that index, or lr when
     /// <paramref name="annealSteps"/> is 0.
     /// </summary>
@@ -114,14 +126,51 @@ public sealed class TrainLoop : IDisposable
     /// Continues from the newest complete checkpoint in <paramref name="runDirectory"/> (default: this run's folder):
     /// weights, optimizer moments, moving averages (restarted from the weights for a rate the checkpoint lacks, as the
     /// reference does), sampler history, step, data position, seed and the log interval in progress. Rows of
-    /// <c>progress.csv</c> past the checkpoint are dropped. Returns false, changing nothing, if there is no checkpoint.
+    /// <c>progress.csv</c> past the checkpoint are dropped. A newer checkpoint that cannot be used (a state file that
+    /// does not read, a file it names missing, a damaged file) is skipped for the one before it and listed in
+    /// <see cref="SkippedOnResume"/>. Returns false if the folder holds no checkpoint file at all: the run starts at
+    /// step 0, and rows already in <c>progress.csv</c> (of steps no checkpoint kept) are dropped.
     /// </summary>
+    /// <exception cref="InvalidDataException">The folder holds checkpoint files but no checkpoint that can be used
+    /// (starting afresh would overwrite them); the message names every state file and why. Nothing was changed.</exception>
+    /// <exception cref="ArgumentException">The checkpoint was saved with other <see cref="Inputs"/>: continuing it
+    /// with these would not be the same run. The message says what differs.</exception>
     public bool Resume(string? runDirectory = null)
     {
-        var checkpoint = TrainingCheckpoint.FindLatest(Path.GetFullPath(runDirectory ?? RunDirectory));
-        if (checkpoint is null) return false;
-        ResumeFrom(checkpoint);
-        return true;
+        var folder = Path.GetFullPath(runDirectory ?? RunDirectory);
+        var skipped = new List<UnusableCheckpoint>();
+        foreach (var (statePath, step) in TrainingCheckpoint.StateFilesNewestFirst(folder))
+        {
+            TrainingCheckpoint checkpoint;
+            try
+            {
+                // Checked whole before anything is loaded, so that a damaged file means falling back, not half a load.
+                checkpoint = TrainingCheckpoint.OpenComplete(statePath);
+                checkpoint.Verify();
+            }
+            catch (Exception error) when (error is InvalidDataException or IOException or UnauthorizedAccessException)
+            {
+                skipped.Add(new UnusableCheckpoint(statePath, step, error.Message));
+                continue;
+            }
+            ResumeFrom(checkpoint, checkInputs: true);
+            SkippedOnResume = skipped;
+            return true;
+        }
+        if (skipped.Count > 0)
+        {
+            throw new InvalidDataException(
+                $"{folder} holds checkpoints, but none can be resumed: {string.Join("; ", skipped.Select(s => s.Reason))}. Nothing was changed.");
+        }
+        if (TrainingCheckpoint.CheckpointFiles(folder) is [var first, ..] files)
+        {
+            throw new InvalidDataException(
+                $"{folder} holds {Path.GetFileName(first)}{(files.Count > 1 ? $" and {files.Count - 1} more checkpoint files" : "")} but no " +
+                "state*.json that completes a checkpoint, so there is nothing to resume exactly, and starting at step 0 would overwrite " +
+                "them. Nothing was changed: move them away, or start from one of them as another run's checkpoint.");
+        }
+        progress.DropRowsFrom(0);
+        return false;
     }
 
     /// <summary>
@@ -143,7 +192,7 @@ public sealed class TrainLoop : IDisposable
         var statePath = Path.Combine(folder, TrainingCheckpoint.StateFileName(step));
         if (File.Exists(statePath) && TrainingCheckpoint.Open(statePath) is var ours && ours.ModelPath == modelPath)
         {
-            ResumeFrom(ours);
+            ResumeFrom(ours, checkInputs: false); // another run's checkpoint: starting from it with other inputs is the point
             return;
         }
 
@@ -162,9 +211,16 @@ public sealed class TrainLoop : IDisposable
         progress.DropRowsFrom(Step);
     }
 
-    void ResumeFrom(TrainingCheckpoint checkpoint)
+    void ResumeFrom(TrainingCheckpoint checkpoint, bool checkInputs)
     {
         var state = checkpoint.ReadState();
+        if (checkInputs && state.Inputs is { } saved && Inputs is { } now && saved.Differences(now) is { Count: > 0 } differences)
+        {
+            throw new ArgumentException(
+                $"{checkpoint.StatePath} was saved by a run with other inputs, so resuming would not continue it exactly: " +
+                $"{string.Join("; ", differences)}. Resume with the run's own, or start a new run from it in another folder " +
+                $"(--resume-checkpoint {checkpoint.ModelPath}).");
+        }
         Checkpoint.LoadStateDict(module, checkpoint.ModelPath);
         OptimizerCheckpoint.Load(optimizer, checkpoint.OptimizerPath);
         foreach (var average in averages)
@@ -241,6 +297,7 @@ public sealed class TrainLoop : IDisposable
     public TrainingStep TrainOn(TrainingBatch batch)
     {
         ArgumentNullException.ThrowIfNull(batch);
+        log.StepStarting(); // samples/s counts the time of every step in the row, the first after a resume included
         module.train();
         var step = Step;
         using var scope = NewDisposeScope();
@@ -369,6 +426,7 @@ public sealed class TrainLoop : IDisposable
             ScheduleSampler = Options.ScheduleSampler,
             SamplerHistory = (sampler as LossSecondMomentResampler)?.History(),
             PendingLog = log.IsEmpty ? null : log.Snapshot(),
+            Inputs = Inputs,
         };
         var checkpoint = TrainingCheckpoint.Write(RunDirectory, state);
         LastCheckpoint = checkpoint;
