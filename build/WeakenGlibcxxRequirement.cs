@@ -4,11 +4,15 @@
 // The only symbol carrying that version is std::ios_base_library_init(), an undefined marker with no
 // relocation against it, so nothing ever binds to it. Marking that single version requirement WEAK
 // (vna_flags |= VER_FLG_WEAK in .gnu.version_r) lets the loader accept the library; everything else
-// resolves normally. The patch is applied to the copy in a build or publish output, never to the
-// NuGet cache, and is skipped when the system libstdc++ already provides the version.
+// resolves normally. The patch is applied to copies only, never to the NuGet cache, and is skipped when
+// the system libstdc++ already provides the version.
 //
-// Compiled by MSBuild's RoslynCodeTaskFactory (see TorchSharpNativeFix.targets) and linked into the
-// tests with ELF_PATCHER_ONLY (no MSBuild types there), so the same code runs in the build and under test.
+// One implementation, two places it runs:
+// - at build time, on the copy in a build or publish output: compiled by MSBuild's RoslynCodeTaskFactory
+//   (see TorchSharpNativeFix.targets; also shipped in the package's buildTransitive folder);
+// - at run time, for hosts that run no build step of ours: linked into ImprovedDdpm.Runtime with
+//   ELF_PATCHER_ONLY (no MSBuild types there), where src/Runtime/Platform/TorchSharpNative.cs patches a copy in a
+//   per-user cache folder at first use. The tests exercise it through the runtime.
 using System;
 using System.IO;
 using System.Text;
@@ -54,7 +58,7 @@ public sealed class WeakenGlibcxxRequirement : Task
 #endif
 
 /// <summary>Finds whether the system's libstdc++ defines a symbol version.</summary>
-public static class SystemLibStdCxx
+internal static class SystemLibStdCxx
 {
     static readonly string[] Candidates =
     {
@@ -90,10 +94,10 @@ public static class SystemLibStdCxx
 }
 
 /// <summary>What <see cref="ElfVersionPatcher.WeakenRequirement"/> did.</summary>
-public enum PatchResult { Weakened, AlreadyWeak, NotRequired }
+internal enum PatchResult { Weakened, AlreadyWeak, NotRequired }
 
 /// <summary>Edits the flags of one version requirement (Elf64_Vernaux) of a little-endian ELF64 file.</summary>
-public static class ElfVersionPatcher
+internal static class ElfVersionPatcher
 {
     public const string RequiredVersion = "GLIBCXX_3.4.32";
     const uint ShtGnuVerneed = 0x6ffffffe;

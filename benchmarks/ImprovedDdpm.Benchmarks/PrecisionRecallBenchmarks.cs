@@ -24,13 +24,13 @@ public class PrecisionRecallBenchmarks
         manual_seed(0);
         // Half the points share a few cluster centres, so the k-th neighbours are near and the sets overlap.
         using var scope = NewDisposeScope();
-        var centres = rand(64, 2048) * 0.6f;
+        var centres = rand(64, 2048).Times(0.6);
         real = Features(centres).MoveToOuterDisposeScope();
         generated = Features(centres).MoveToOuterDisposeScope();
     }
 
     Tensor Features(Tensor centres) =>
-        (centres[randint(centres.shape[0], [N])] + randn(N, 2048) * 0.3f).clamp_(min: 0);
+        centres[randint(centres.shape[0], [N])].Plus(randn(N, 2048).Times(0.3)).ClampMin(0);
 
     [Benchmark]
     public PrecisionRecallResult Compute() => PrecisionRecall.Compute(real, generated, arithmetic: Arithmetic);

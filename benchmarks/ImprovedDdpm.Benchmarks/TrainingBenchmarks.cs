@@ -24,7 +24,7 @@ public class TrainingBenchmarks : ModelBenchmark
         var options = model.Training with { BatchSize = BatchSize, Microbatch = -1, SaveInterval = int.MaxValue, LogInterval = int.MaxValue };
         loop = new TrainLoop(network, model.CreateDiffusion(""), options, runDirectory, _ => Enumerable.Empty<TrainingBatch>().GetEnumerator());
         var labels = model.ClassConditional ? randint(model.NumClasses, [BatchSize]) : null;
-        batch = new TrainingBatch(rand([BatchSize, model.Channels, model.ImageSize, model.ImageSize]) * 2 - 1, labels);
+        batch = new TrainingBatch(rand([BatchSize, model.Channels, model.ImageSize, model.ImageSize]).Times(2).Minus(1), labels);
     }
 
     [Benchmark]

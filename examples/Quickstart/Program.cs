@@ -13,8 +13,13 @@ var steps = Environment.GetEnvironmentVariable("QUICKSTART_STEPS") ?? "1200";
 Console.WriteLine($"1/3  Drawing the dataset into {data}/ (3 shapes x 1000 16x16 PNGs)");
 ShapesDataset.Write(data, count: 3000, seed: 1);
 
-Console.WriteLine($"2/3  Training for {steps} steps into {run}/ (progress.csv, loss.png, checkpoints)");
-var code = Shapes16.Run(["train", "--data-dir", data, "--run-dir", run, "--max-steps", steps, "--resume"]);
+// --resume continues a run folder that exists and refuses one that does not (a mistyped path is no new run); a new
+// run refuses a folder that holds checkpoints. So: resume from the second time on.
+var resume = Directory.Exists(run);
+Console.WriteLine(resume
+    ? $"2/3  Continuing the run in {run}/ up to {steps} steps (progress.csv, loss.png, checkpoints)"
+    : $"2/3  Training for {steps} steps into {run}/ (progress.csv, loss.png, checkpoints)");
+var code = Shapes16.Run(["train", "--data-dir", data, "--run-dir", run, "--max-steps", steps, .. resume ? ["--resume"] : Array.Empty<string>()]);
 if (code != 0) return code;
 
 var ema = Directory.GetFiles(run, "ema_*.pt").OrderBy(f => f, StringComparer.Ordinal).Last();

@@ -1,4 +1,4 @@
-using System.Diagnostics;
+using ImprovedDdpm.Tests.Support;
 using Xunit.Abstractions;
 
 namespace ImprovedDdpm.Tests.EndToEnd;
@@ -8,6 +8,12 @@ namespace ImprovedDdpm.Tests.EndToEnd;
 /// one package reference and one attributed class (no Main) builds, and its generated tool runs, loading TorchSharp's
 /// native library through the package's buildTransitive fix.
 /// </summary>
+/// <remarks>
+/// Everything it makes stays in its temporary folder, deleted afterwards: the packing builds there (not in the
+/// repository's bin/obj, which a concurrent build may be using), and the packed packages are restored into a package
+/// folder of their own, with the global one only read, as a fallback, for TorchSharp and the other dependencies.
+/// </remarks>
+[Collection(OutsideBuilds.Name)]
 public sealed class PackageTests(ITestOutputHelper output) : IDisposable
 {
     readonly string root = Directory.CreateTempSubdirectory("improved-ddpm-package-").FullName;
@@ -17,20 +23,32 @@ public sealed class PackageTests(ITestOutputHelper output) : IDisposable
     [Fact]
     public void A_fresh_project_with_one_package_reference_builds_and_runs_its_generated_tool()
     {
-        // A version of its own, so the global package cache never serves an older build of the same version.
+        // A version no earlier run used, so no package folder (the global one is read as a fallback) can hold an older
+        // build of it.
         var version = $"0.1.0-test{DateTime.UtcNow:yyyyMMddHHmmssfff}";
         var feed = Path.Combine(root, "feed");
-        var repository = RepositoryRoot();
+        var packages = Path.Combine(root, "packages");
+        var repository = DotnetCli.RepositoryRoot();
         foreach (var project in new[] { "src/Attributes", "src/Runtime" })
-            Dotnet(repository, "pack", Path.Combine(repository, project), "-o", feed, $"-p:Version={version}");
+        {
+            DotnetCli.Run(output, repository, null, "pack", Path.Combine(repository, project), "-o", feed, $"-p:Version={version}",
+                "--artifacts-path", Path.Combine(root, "artifacts"));
+        }
 
+        DotnetCli.IsolateFromParentFolders(root);
         var app = Directory.CreateDirectory(Path.Combine(root, "app")).FullName;
         File.WriteAllText(Path.Combine(app, "nuget.config"), $"""
             <?xml version="1.0" encoding="utf-8"?>
             <configuration>
+              <config>
+                <add key="globalPackagesFolder" value="{packages}" />
+              </config>
               <packageSources>
                 <add key="local" value="{feed}" />
               </packageSources>
+              <fallbackPackageFolders>
+                <add key="global" value="{RestoredPackages.GlobalFolder}" />
+              </fallbackPackageFolders>
             </configuration>
             """);
         File.WriteAllText(Path.Combine(app, "App.csproj"), $"""
@@ -53,31 +71,15 @@ public sealed class PackageTests(ITestOutputHelper output) : IDisposable
             public partial class FreshModel;
             """);
 
-        Dotnet(app, "build");
-        var info = Dotnet(app, "run", "--no-build", "--", "info");
+        DotnetCli.Run(output, app, null, "build");
+        var info = DotnetCli.Run(output, app, null, "run", "--no-build", "--", "info");
         Assert.Contains("FreshModel: Improved DDPM generated from its attributes.", info, StringComparison.Ordinal);
         Assert.Contains("Parameters: 757,030", info, StringComparison.Ordinal);
         Assert.DoesNotContain("compile-time count", info, StringComparison.Ordinal);
-    }
 
-    string Dotnet(string workingDirectory, params string[] args)
-    {
-        var start = new ProcessStartInfo("dotnet") { WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in args) start.ArgumentList.Add(arg);
-        // The test host runs under `dotnet test`, whose MSBuild variables would steer the child build.
-        foreach (var name in start.Environment.Keys.Where(k => k.StartsWith("MSBuild", StringComparison.OrdinalIgnoreCase)).ToList())
-            start.Environment.Remove(name);
-        start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        start.Environment["DOTNET_NOLOGO"] = "1";
-        using var process = Process.Start(start)!;
-        var stderr = process.StandardError.ReadToEndAsync();
-        var stdout = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        output.WriteLine($"$ dotnet {string.Join(' ', args)}\n{stdout}{stderr.Result}");
-        Assert.True(process.ExitCode == 0, $"dotnet {string.Join(' ', args)} exited with {process.ExitCode}:\n{stdout}\n{stderr.Result}");
-        return stdout;
+        // The packages went to the test's own folder, and the global one did not receive them.
+        Assert.True(Directory.Exists(Path.Combine(packages, "improvedddpm", version)), $"ImprovedDdpm {version} is not in {packages}");
+        foreach (var id in new[] { "improvedddpm", "improvedddpm.attributes" })
+            Assert.False(Directory.Exists(Path.Combine(RestoredPackages.GlobalFolder, id, version)), $"{id} {version} landed in the global package folder");
     }
-
-    static string RepositoryRoot([System.Runtime.CompilerServices.CallerFilePath] string file = "") =>
-        Path.GetFullPath(Path.Combine(Path.GetDirectoryName(file)!, "..", ".."));
 }

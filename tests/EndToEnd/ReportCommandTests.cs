@@ -60,6 +60,36 @@ public sealed class ReportCommandTests : IDisposable
         Assert.Contains("grad_norm", html);
     }
 
+    [Theory]
+    [InlineData("not a csv\n", "lacks the columns step, loss")]
+    [InlineData("", "is empty")]
+    [InlineData("step,loss\n9,0.5\n19,0.4,7\n", "line 3 has 3 cells")]
+    [InlineData(null, "is a folder")]
+    public void An_unreadable_progress_log_is_an_error_naming_it(string? content, string expected)
+    {
+        var run = FixtureRun();
+        var progress = Path.Combine(run, TrainLoop.ProgressFileName);
+        File.Delete(progress);
+        if (content is null) Directory.CreateDirectory(progress);
+        else File.WriteAllText(progress, content);
+
+        var (code, text) = ToolRunner.Run(TinyFixed.Definition, "report", "--run-dir", run);
+
+        Assert.True(code == 1, text);
+        Assert.Contains(progress, text);
+        Assert.Contains(expected, text);
+        Assert.DoesNotContain("wrote", text);
+    }
+
+    [Fact]
+    public void Per_step_terms_that_are_not_there_are_an_error_naming_the_file()
+    {
+        var missing = Path.Combine(folder, "no-such-terms.csv");
+        var (code, text) = ToolRunner.Run(TinyFixed.Definition, "report", "--run-dir", FixtureRun(), "--nll-terms", missing);
+        Assert.True(code == 1, text);
+        Assert.Contains(missing, text);
+    }
+
     [Fact]
     public void A_missing_run_folder_is_named()
     {

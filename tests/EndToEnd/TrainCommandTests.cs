@@ -160,10 +160,9 @@ public sealed class TrainCommandTests : IDisposable
     static double[] Moments(ModelDefinition model, string path)
     {
         using var network = model.CreateNetwork();
-        using var optimizer = optim.AdamW(network.parameters());
+        using var optimizer = new AdamWOptimizer(network.parameters(), lr: 1e-4);
         OptimizerCheckpoint.Load(optimizer, path);
-        var state = optimizer.state_dict().State.Cast<TorchSharp.Modules.AdamW.State>().ToList();
-        return Runtime.Training.TrainingFixtures.Flatten(state.SelectMany(s => new[] { s.exp_avg, s.exp_avg_sq }));
+        return Runtime.Training.TrainingFixtures.Flatten(optimizer.States.SelectMany(s => new[] { s.ExpAvg, s.ExpAvgSq }));
     }
 
     /// <summary>progress.csv rows compared without the samples/s column, which is wall-clock throughput.</summary>

@@ -8,6 +8,9 @@ static class RepositoryFixtures
 {
     static readonly Lazy<string> Root = new(Locate);
 
+    /// <summary>The root of the checkout the tests were built from.</summary>
+    public static string RepositoryRoot => Path.GetFullPath(Path.Combine(Root.Value, "..", ".."));
+
     /// <summary>tests/Fixtures/<paramref name="folder"/>/<paramref name="file"/>.</summary>
     public static string PathOf(string folder, string file)
     {

@@ -138,7 +138,7 @@ internal static class NetworkEmitter
         if (plan.ClassConditional)
         {
             writer.Line("NetworkChecks.Labels(y, x.shape[0]);");
-            writer.Line("emb = emb + label_emb.call(y);");
+            writer.Line("emb = emb.Plus(label_emb.call(y));");
         }
         writer.Line();
         writer.Line("// The torso runs in the parameters' dtype and the output layers in the input's, as the reference's.");

@@ -19,7 +19,7 @@ static class AtomicFile
         var fullPath = Path.GetFullPath(path);
         var folder = Path.GetDirectoryName(fullPath)!;
         Directory.CreateDirectory(folder);
-        var temporary = Path.Combine(folder, $".{Path.GetFileName(fullPath)}.{Guid.NewGuid():N}.tmp");
+        var temporary = Path.Combine(folder, TemporaryName(Path.GetFileName(fullPath)));
         try
         {
             writeTemporary(temporary);
@@ -31,6 +31,29 @@ static class AtomicFile
             File.Delete(temporary);
             throw;
         }
+    }
+
+    /// <summary>The name of a temporary file for <paramref name="fileName"/>: hidden, unique, and recognisable by <see cref="TargetOfTemporary"/>.</summary>
+    static string TemporaryName(string fileName) => $".{fileName}.{Guid.NewGuid():N}.tmp";
+
+    /// <summary>
+    /// The name of the file that <paramref name="fileName"/> was a temporary copy of, if it is a temporary name of
+    /// <see cref="TemporaryName"/> ("." + name + "." + 32 hex digits + ".tmp"); null for any other name. A temporary file
+    /// left behind is a write that was interrupted (a crash or kill before the rename).
+    /// </summary>
+    public static string? TargetOfTemporary(string fileName)
+    {
+        const int GuidLength = 32;
+        const string Suffix = ".tmp";
+        if (!fileName.StartsWith('.') || !fileName.EndsWith(Suffix, StringComparison.Ordinal)) return null;
+        var guidStart = fileName.Length - Suffix.Length - GuidLength;
+        if (guidStart < 3 || fileName[guidStart - 1] != '.') return null;
+        var guid = fileName.AsSpan(guidStart, GuidLength);
+        foreach (var c in guid)
+        {
+            if (!char.IsAsciiHexDigitLower(c) && !char.IsAsciiDigit(c)) return null;
+        }
+        return fileName[1..(guidStart - 1)];
     }
 
     public static void WriteAllText(string path, string text) =>

@@ -28,7 +28,8 @@ public static class Checkpoint
     /// converted to each parameter's dtype and device.
     /// </summary>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
-    /// <exception cref="InvalidDataException">The file is truncated or not a checkpoint of either format.</exception>
+    /// <exception cref="InvalidDataException">The file is truncated, damaged (a zip entry whose CRC-32 does not match;
+    /// the message names the entry) or not a checkpoint of either format.</exception>
     /// <exception cref="CheckpointMismatchException">A key is missing, unexpected, or has another shape; the message
     /// names the file and the first offending key (with both shapes for a mismatch): missing keys and shapes in the
     /// network's order, unexpected keys in the file's (alphabetical for a PyTorch file, whose dict keeps no order).</exception>
@@ -115,6 +116,7 @@ public static class Checkpoint
         }
         else if (start.StartsWith(ZipSignature))
         {
+            ZipIntegrity.Verify(stream, path);
             try
             {
                 table = PyTorchUnpickler.UnpickleStateDict(stream, leaveOpen: true, skipTensorRead: false);

@@ -18,7 +18,7 @@ public static class SampleImages
         if (samples.dim() != 4) throw new ArgumentException($"samples must be [N, C, H, W]; got [{string.Join(", ", samples.shape)}]", nameof(samples));
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        var bytes = ((samples + 1) * 127.5).clamp(0, 255).to(ScalarType.Byte).permute(0, 2, 3, 1).contiguous().cpu();
+        var bytes = samples.Plus(1).Times(127.5).ClampTo(0, 255).to(ScalarType.Byte).permute(0, 2, 3, 1).contiguous().cpu();
         return bytes.data<byte>().ToArray();
     }
 

@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace ImprovedDdpm;
@@ -73,8 +74,8 @@ public sealed class GaussianDiffusion
     {
         RequireSameShape(xStart, noise, "noise");
         using var scope = NewDisposeScope();
-        var sample = Extract(Table.SqrtAlphasCumprod, t, xStart.shape) * xStart
-                     + Extract(Table.SqrtOneMinusAlphasCumprod, t, xStart.shape) * noise;
+        var sample = (Extract(Table.SqrtAlphasCumprod, t, xStart.shape) * xStart)
+            .Plus(Extract(Table.SqrtOneMinusAlphasCumprod, t, xStart.shape) * noise);
         return sample.MoveToOuterDisposeScope();
     }
 
@@ -83,7 +84,7 @@ public sealed class GaussianDiffusion
     {
         RequireSameShape(xStart, xT, "x_t");
         using var scope = NewDisposeScope();
-        var mean = Extract(Table.PosteriorMeanCoef1, t, xT.shape) * xStart + Extract(Table.PosteriorMeanCoef2, t, xT.shape) * xT;
+        var mean = (Extract(Table.PosteriorMeanCoef1, t, xT.shape) * xStart).Plus(Extract(Table.PosteriorMeanCoef2, t, xT.shape) * xT);
         return new GaussianMoments(
             mean.MoveToOuterDisposeScope(),
             Extract(Table.PosteriorVariance, t, xT.shape).MoveToOuterDisposeScope(),
@@ -129,7 +130,7 @@ public sealed class GaussianDiffusion
         var mapped = deviceTables.Get(Table.TimestepMap, t.device).index_select(0, t);
         if (!RescaleTimesteps) return mapped;
         using var scope = NewDisposeScope();
-        return (mapped.to(ScalarType.Float32) * (1000.0 / OriginalNumTimesteps)).MoveToOuterDisposeScope();
+        return mapped.to(ScalarType.Float32).Times(1000.0 / OriginalNumTimesteps).MoveToOuterDisposeScope();
     }
 
     /// <summary>Applies the network at step t of this process.</summary>
@@ -171,8 +172,8 @@ public sealed class GaussianDiffusion
             {
                 var minLog = Extract(Table.PosteriorLogVarianceClipped, t, x.shape);
                 var maxLog = Extract(Table.LogBetas, t, x.shape);
-                var frac = (varValues + 1) / 2;
-                logVariance = frac * maxLog + (1 - frac) * minLog;
+                var frac = varValues.Plus(1).DividedBy(2);
+                logVariance = (frac * maxLog).Plus(frac.SubtractedFrom(1) * minLog);
             }
             variance = exp(logVariance);
         }
@@ -207,7 +208,7 @@ public sealed class GaussianDiffusion
         return MoveOut(new MeanVariance(mean, variance, logVariance, predXStart));
     }
 
-    static Tensor ProcessXStart(Tensor x, bool clip) => clip ? x.clamp(-1, 1) : x;
+    static Tensor ProcessXStart(Tensor x, bool clip) => clip ? x.ClampTo(-1, 1) : x;
 
     /// <summary>One ancestral step x_t → x_{t−1}; draws one noise tensor, also at t = 0 (reference: <c>p_sample</c>).</summary>
     public SampleStep PSample(IDiffusionNetwork network, Tensor x, Tensor t, INoiseSource noise, bool clipDenoised = true, Tensor? y = null)
@@ -215,7 +216,7 @@ public sealed class GaussianDiffusion
         using var scope = NewDisposeScope();
         var output = PMeanVariance(network, x, t, clipDenoised, y);
         var draw = noise.Next(x.shape).to(x.device);
-        var sample = output.Mean + NonZeroMask(t, x) * exp(0.5 * output.LogVariance) * draw;
+        var sample = output.Mean.Plus(NonZeroMask(t, x) * exp(output.LogVariance.Times(0.5)) * draw);
         return new SampleStep(sample.MoveToOuterDisposeScope(), output.PredXStart.MoveToOuterDisposeScope());
     }
 
@@ -227,10 +228,10 @@ public sealed class GaussianDiffusion
         var eps = PredictEpsFromXStart(x, t, output.PredXStart);
         var alphaBar = Extract(Table.AlphasCumprod, t, x.shape);
         var alphaBarPrev = Extract(Table.AlphasCumprodPrev, t, x.shape);
-        var sigma = eta * sqrt((1 - alphaBarPrev) / (1 - alphaBar)) * sqrt(1 - alphaBar / alphaBarPrev);
+        var sigma = sqrt(alphaBarPrev.SubtractedFrom(1) / alphaBar.SubtractedFrom(1)).Times(eta) * sqrt((alphaBar / alphaBarPrev).SubtractedFrom(1));
         var draw = noise.Next(x.shape).to(x.device);
-        var meanPred = output.PredXStart * sqrt(alphaBarPrev) + sqrt(1 - alphaBarPrev - sigma.pow(2)) * eps;
-        var sample = meanPred + NonZeroMask(t, x) * sigma * draw;
+        var meanPred = (output.PredXStart * sqrt(alphaBarPrev)).Plus(sqrt(alphaBarPrev.SubtractedFrom(1) - sigma.Power(2)) * eps);
+        var sample = meanPred.Plus(NonZeroMask(t, x) * sigma * draw);
         return new SampleStep(sample.MoveToOuterDisposeScope(), output.PredXStart.MoveToOuterDisposeScope());
     }
 
@@ -241,7 +242,7 @@ public sealed class GaussianDiffusion
         var output = PMeanVariance(network, x, t, clipDenoised, y);
         var eps = PredictEpsFromXStart(x, t, output.PredXStart);
         var alphaBarNext = Extract(Table.AlphasCumprodNext, t, x.shape);
-        var meanPred = output.PredXStart * sqrt(alphaBarNext) + sqrt(1 - alphaBarNext) * eps;
+        var meanPred = (output.PredXStart * sqrt(alphaBarNext)).Plus(sqrt(alphaBarNext.SubtractedFrom(1)) * eps);
         return new SampleStep(meanPred.MoveToOuterDisposeScope(), output.PredXStart.MoveToOuterDisposeScope());
     }
 
@@ -265,7 +266,8 @@ public sealed class GaussianDiffusion
         for (var i = NumTimesteps - 1; i >= 0; i--)
         {
             using var stepScope = NewDisposeScope();
-            var t = full(shape[0], i, ScalarType.Int64, image.device);
+            using var timestep = i.ToScalar();
+            var t = full(shape[0], timestep, ScalarType.Int64, image.device);
             var next = step(image, t).Sample.MoveToOuterDisposeScope();
             image.Dispose();
             image = next;
@@ -285,10 +287,10 @@ public sealed class GaussianDiffusion
         using var scope = NewDisposeScope();
         var truePosterior = QPosteriorMeanVariance(xStart, xT, t);
         var output = PMeanVarianceFromOutput(modelOutput, xT, t, clipDenoised);
-        var kl = GaussianLosses.MeanFlat(GaussianLosses.NormalKl(truePosterior.Mean, truePosterior.LogVariance, output.Mean, output.LogVariance)) / Ln2;
-        var decoderNll = -GaussianLosses.DiscretizedGaussianLogLikelihood(xStart, output.Mean, 0.5 * output.LogVariance);
-        decoderNll = GaussianLosses.MeanFlat(decoderNll) / Ln2;
-        var result = where(t.eq(0), decoderNll, kl);
+        var kl = GaussianLosses.MeanFlat(GaussianLosses.NormalKl(truePosterior.Mean, truePosterior.LogVariance, output.Mean, output.LogVariance)).DividedBy(Ln2);
+        var decoderNll = -GaussianLosses.DiscretizedGaussianLogLikelihood(xStart, output.Mean, output.LogVariance.Times(0.5));
+        decoderNll = GaussianLosses.MeanFlat(decoderNll).DividedBy(Ln2);
+        var result = where(t.eq(TensorArithmetic.Zero), decoderNll, kl);
         return (result.MoveToOuterDisposeScope(), output.PredXStart.MoveToOuterDisposeScope());
     }
 
@@ -305,7 +307,7 @@ public sealed class GaussianDiffusion
         {
             var output = RunNetwork(network, xT, t, y);
             var loss = VbTermsBpd(output, xStart, xT, t, clipDenoised: false).Output;
-            if (LossType == LossType.RescaledKl) loss = loss * NumTimesteps;
+            if (LossType == LossType.RescaledKl) loss = loss.Times(NumTimesteps);
             return new LossTerms(loss.MoveToOuterDisposeScope(), null, null);
         }
 
@@ -317,7 +319,7 @@ public sealed class GaussianDiffusion
             modelOutput = halves[0];
             var frozen = cat([halves[0].detach(), halves[1]], 1);
             vb = VbTermsBpd(frozen, xStart, xT, t, clipDenoised: false).Output;
-            if (LossType == LossType.RescaledMse) vb = vb * (NumTimesteps / 1000.0);
+            if (LossType == LossType.RescaledMse) vb = vb.Times(NumTimesteps / 1000.0);
         }
         var target = MeanType switch
         {
@@ -326,8 +328,8 @@ public sealed class GaussianDiffusion
             _ => noise,
         };
         RequireSameShape(target, modelOutput, "network output");
-        var mse = GaussianLosses.MeanFlat((target - modelOutput).pow(2));
-        var total = vb is null ? mse : mse + vb;
+        var mse = GaussianLosses.MeanFlat((target - modelOutput).Power(2));
+        var total = vb is null ? mse : mse.Plus(vb);
         return new LossTerms(total.MoveToOuterDisposeScope(), mse.MoveToOuterDisposeScope(), vb?.MoveToOuterDisposeScope());
     }
 
@@ -335,9 +337,10 @@ public sealed class GaussianDiffusion
     public Tensor PriorBpd(Tensor xStart)
     {
         using var scope = NewDisposeScope();
-        var t = full(xStart.shape[0], NumTimesteps - 1, ScalarType.Int64, xStart.device);
+        using var last = (NumTimesteps - 1).ToScalar();
+        var t = full(xStart.shape[0], last, ScalarType.Int64, xStart.device);
         var q = QMeanVariance(xStart, t);
-        return (GaussianLosses.MeanFlat(GaussianLosses.NormalKlToStandard(q.Mean, q.LogVariance)) / Ln2).MoveToOuterDisposeScope();
+        return (GaussianLosses.MeanFlat(GaussianLosses.NormalKlToStandard(q.Mean, q.LogVariance)).DividedBy(Ln2)).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -356,20 +359,21 @@ public sealed class GaussianDiffusion
         for (var i = NumTimesteps - 1; i >= 0; i--)
         {
             using var stepScope = NewDisposeScope();
-            var t = full(batch, i, ScalarType.Int64, xStart.device);
+            using var step = i.ToScalar();
+            var t = full(batch, step, ScalarType.Int64, xStart.device);
             var draw = noise.Next(xStart.shape).to(xStart.device);
             var xT = QSample(xStart, t, draw);
             var (term, predXStart) = VbTermsBpd(RunNetwork(network, xT, t, y), xStart, xT, t, clipDenoised);
             var column = NumTimesteps - 1 - i;
             vb[column] = term.MoveToOuterDisposeScope();
-            xStartMse[column] = GaussianLosses.MeanFlat((predXStart - xStart).pow(2)).MoveToOuterDisposeScope();
+            xStartMse[column] = GaussianLosses.MeanFlat((predXStart - xStart).Power(2)).MoveToOuterDisposeScope();
             var eps = PredictEpsFromXStart(xT, t, predXStart);
-            mse[column] = GaussianLosses.MeanFlat((eps - draw).pow(2)).MoveToOuterDisposeScope();
+            mse[column] = GaussianLosses.MeanFlat((eps - draw).Power(2)).MoveToOuterDisposeScope();
             progress?.Report(NumTimesteps - i);
         }
         var vbAll = stack(vb, 1);
         var prior = PriorBpd(xStart);
-        var total = vbAll.sum(1) + prior;
+        var total = vbAll.sum(1).Plus(prior);
         return new BpdTerms(total.MoveToOuterDisposeScope(), prior.MoveToOuterDisposeScope(), vbAll.MoveToOuterDisposeScope(),
             stack(xStartMse, 1).MoveToOuterDisposeScope(), stack(mse, 1).MoveToOuterDisposeScope());
     }
@@ -392,7 +396,7 @@ public sealed class GaussianDiffusion
         var view = new long[x.dim()];
         Array.Fill(view, 1L);
         view[0] = -1;
-        return t.ne(0).to(ScalarType.Float32).view(view);
+        return t.ne(TensorArithmetic.Zero).to(ScalarType.Float32).view(view);
     }
 
     static MeanVariance MoveOut(MeanVariance m) => new(

@@ -38,7 +38,7 @@ public sealed record FeatureStatistics(double[] Mean, double[,] Covariance)
         for (var start = 0; start < n; start += rowsPerBlock)
         {
             using var blockScope = NewDisposeScope();
-            sum.add_(Rows(start).sum([0L]));
+            sum.PlusInPlace(Rows(start).sum([0L]));
         }
         using var count = ((double)n).ToScalar();
         var mean = sum.div(count);
@@ -48,7 +48,7 @@ public sealed record FeatureStatistics(double[] Mean, double[,] Covariance)
         {
             using var blockScope = NewDisposeScope();
             var centered = Rows(start) - mean;
-            scatter.add_(centered.T.matmul(centered));
+            scatter.PlusInPlace(centered.T.matmul(centered));
         }
         using var degreesOfFreedom = ((double)(n - 1)).ToScalar();
         return new FeatureStatistics(mean.data<double>().ToArray(), ToMatrix(scatter.div_(degreesOfFreedom)));
@@ -92,11 +92,11 @@ public static class FrechetDistance
     static double TraceSqrtOfProduct(Tensor sigma1, Tensor sigma2)
     {
         var (values1, vectors1) = linalg.eigh(Symmetrize(sigma1));
-        var sqrt1 = vectors1.matmul(diag(values1.clamp(min: 0).sqrt())).matmul(vectors1.T);
+        var sqrt1 = vectors1.matmul(diag(values1.ClampMin(0).sqrt())).matmul(vectors1.T);
         var inner = Symmetrize(sqrt1.matmul(sigma2).matmul(sqrt1));
         var eigenvalues = linalg.eigvalsh(inner);
-        return eigenvalues.clamp(min: 0).sqrt().sum().item<double>();
+        return eigenvalues.ClampMin(0).sqrt().sum().item<double>();
     }
 
-    static Tensor Symmetrize(Tensor m) => (m + m.T) / 2;
+    static Tensor Symmetrize(Tensor m) => m.Plus(m.T).DividedBy(2);
 }

@@ -165,6 +165,6 @@ public static partial class PrecisionRecall
         using var zero = 0.0.ToScalar();
         var normA = a.mul(a).sum(1, keepdim: true);
         var normB = b.mul(b).sum(1, keepdim: true).T;
-        return a.matmul(b.T).mul_(minusTwo).add_(normA).add_(normB).clamp_(min: zero);
+        return a.matmul(b.T).mul_(minusTwo).PlusInPlace(normA).PlusInPlace(normB).clamp_(min: zero);
     }
 }

@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace ImprovedDdpm;
@@ -14,7 +15,8 @@ public static class GaussianLosses
     public static Tensor NormalKl(Tensor mean1, Tensor logvar1, Tensor mean2, Tensor logvar2)
     {
         using var scope = NewDisposeScope();
-        var kl = 0.5 * (-1.0 + logvar2 - logvar1 + exp(logvar1 - logvar2) + (mean1 - mean2).pow(2) * exp(-logvar2));
+        // 0.5·(−1 + logvar2 − logvar1 + exp(logvar1 − logvar2) + (mean1 − mean2)²·exp(−logvar2)), in that order.
+        var kl = (logvar2.Plus(-1.0) - logvar1).Plus(exp(logvar1 - logvar2)).Plus((mean1 - mean2).Power(2) * exp(-logvar2)).Times(0.5);
         return kl.MoveToOuterDisposeScope();
     }
 
@@ -30,7 +32,8 @@ public static class GaussianLosses
     public static Tensor ApproxStandardNormalCdf(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var cdf = 0.5 * (1.0 + ReferenceTanh(SqrtTwoOverPi * (x + 0.044715 * pow(x, 3))));
+        // 0.5·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
+        var cdf = ReferenceTanh(x.Plus(x.Power(3).Times(0.044715)).Times(SqrtTwoOverPi)).Plus(1.0).Times(0.5);
         return cdf.MoveToOuterDisposeScope();
     }
 
@@ -47,7 +50,8 @@ public static class GaussianLosses
     {
         using var scope = NewDisposeScope();
         var rounded = tanh(x.to(ScalarType.Float64)).to(x.dtype);
-        return where(x.abs().gt(TanhSaturation), x.sign(), rounded).MoveToOuterDisposeScope();
+        using var saturation = TanhSaturation.ToScalar();
+        return where(x.abs().gt(saturation), x.sign(), rounded).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -61,12 +65,14 @@ public static class GaussianLosses
         using var scope = NewDisposeScope();
         var centered = x - means;
         var invStdv = exp(-logScales);
-        var cdfPlus = ApproxStandardNormalCdf(invStdv * (centered + 1.0 / 255.0));
-        var cdfMin = ApproxStandardNormalCdf(invStdv * (centered - 1.0 / 255.0));
-        var logCdfPlus = log(cdfPlus.clamp(min: 1e-12));
-        var logOneMinusCdfMin = log((1.0 - cdfMin).clamp(min: 1e-12));
-        var logCdfDelta = log((cdfPlus - cdfMin).clamp(min: 1e-12));
-        var logProbs = where(x.lt(-0.999), logCdfPlus, where(x.gt(0.999), logOneMinusCdfMin, logCdfDelta));
+        var cdfPlus = ApproxStandardNormalCdf(invStdv * centered.Plus(1.0 / 255.0));
+        var cdfMin = ApproxStandardNormalCdf(invStdv * centered.Minus(1.0 / 255.0));
+        var logCdfPlus = log(cdfPlus.ClampMin(1e-12));
+        var logOneMinusCdfMin = log(cdfMin.SubtractedFrom(1.0).ClampMin(1e-12));
+        var logCdfDelta = log((cdfPlus - cdfMin).ClampMin(1e-12));
+        using var low = (-0.999).ToScalar();
+        using var high = 0.999.ToScalar();
+        var logProbs = where(x.lt(low), logCdfPlus, where(x.gt(high), logOneMinusCdfMin, logCdfDelta));
         return logProbs.MoveToOuterDisposeScope();
     }
 

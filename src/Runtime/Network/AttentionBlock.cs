@@ -48,7 +48,7 @@ public sealed class AttentionBlock : nn.Module<Tensor, Tensor>
         var perHead = projected.reshape(batch * NumHeads, -1, projected.shape[2]);
         var attended = QkvAttention(perHead).reshape(batch, -1, perHead.shape[2]);
         var h = proj_out.call(attended);
-        return (flat + h).reshape(x.shape).MoveToOuterDisposeScope();
+        return flat.Plus(h).reshape(x.shape).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -64,7 +64,7 @@ public sealed class AttentionBlock : nn.Module<Tensor, Tensor>
         var ch = qkv.shape[1] / 3;
         var qkvParts = qkv.split(ch, 1);
         var scale = 1 / Math.Sqrt(Math.Sqrt(ch));
-        var weight = einsum("bct,bcs->bts", qkvParts[0] * scale, qkvParts[1] * scale);
+        var weight = einsum("bct,bcs->bts", qkvParts[0].Times(scale), qkvParts[1].Times(scale));
         weight = softmax(weight.to(ScalarType.Float32), -1).to(weight.dtype);
         return einsum("bts,bcs->bct", weight, qkvParts[2]).MoveToOuterDisposeScope();
     }

@@ -78,14 +78,14 @@ public sealed class ResBlock : TimestepBlock
         if (UseScaleShiftNorm)
         {
             var scaleShift = embOut.chunk(2, 1);
-            h = out_layers[0].call(h) * (scaleShift[0] + 1) + scaleShift[1];
+            h = (out_layers[0].call(h) * scaleShift[0].Plus(1)).Plus(scaleShift[1]);
             for (var i = 1; i < out_layers.Count; i++) h = out_layers[i].call(h);
         }
         else
         {
-            h = out_layers.call(h + embOut);
+            h = out_layers.call(h.Plus(embOut));
         }
         var skip = skip_connection is null ? x : skip_connection.call(x);
-        return (skip + h).MoveToOuterDisposeScope();
+        return skip.Plus(h).MoveToOuterDisposeScope();
     }
 }

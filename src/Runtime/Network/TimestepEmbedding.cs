@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace ImprovedDdpm;
@@ -28,9 +29,13 @@ public static class TimestepEmbedding
 
         using var scope = NewDisposeScope();
         var half = dim / 2;
-        var freqs = arange(0, half, dtype: ScalarType.Float32, device: timesteps.device)
-            .mul(-Math.Log(maxPeriod))
-            .div(half)
+        using var start = 0.ToScalar();
+        using var stop = half.ToScalar();
+        using var step = 1.ToScalar();
+        using var logMaxPeriod = (-Math.Log(maxPeriod)).ToScalar();
+        var freqs = arange(start, stop, step, dtype: ScalarType.Float32, device: timesteps.device)
+            .mul(logMaxPeriod)
+            .div(stop)
             .exp();
         var args = timesteps.to(ScalarType.Float32).unsqueeze(1) * freqs.unsqueeze(0);
         var embedding = cat([cos(args), sin(args)], -1);

@@ -19,6 +19,9 @@ public static class RunReport
     /// <param name="nllTerms">Per-step terms written by <c>nll --terms-csv</c>, if not in the run folder.</param>
     /// <param name="samples">Sample files (<c>.npz</c> as <c>sample</c> writes them) to show as grids.</param>
     /// <exception cref="DirectoryNotFoundException">The run folder does not exist.</exception>
+    /// <exception cref="FileNotFoundException"><paramref name="nllTerms"/> was given but does not exist.</exception>
+    /// <exception cref="InvalidDataException">The run's <c>progress.csv</c> or the terms file is there but cannot be read
+    /// as one (not CSV, or without the columns plotted): its curves would be left out without a word.</exception>
     public static RunReportFiles Write(ModelDefinition model, string runDirectory, string outputDirectory, string? nllTerms = null, IReadOnlyList<string>? samples = null)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -30,15 +33,16 @@ public static class RunReport
         TrainingCurves.SaveSchedulesPng(model.CreateDiffusion("").Tables.AlphasCumprod, model.Name, schedules);
         sections.Add(("Noise schedule", schedules, "alpha_bar_t of the linear and cosine schedules, and of this model (dashed)."));
 
-        var progressPath = Path.Combine(runDirectory, TrainLoop.ProgressFileName);
-        ProgressCsv? progress = File.Exists(progressPath) ? ProgressCsv.Read(progressPath) : null;
+        var progress = ReadIfThere(Path.Combine(runDirectory, TrainLoop.ProgressFileName), "a progress.csv of train", "step", "loss");
         var loss = Path.Combine(outputDirectory, LossCurveWriter.FileName);
         if (progress is not null && TrainingCurves.SaveLossPng(progress, loss))
             sections.Add(("Training loss", loss, "Interval means of progress.csv: loss, mse, vb, and the loss per quartile of t."));
 
+        if (nllTerms is not null && !File.Exists(nllTerms))
+            throw new FileNotFoundException($"--nll-terms {nllTerms} does not exist", nllTerms);
         nllTerms ??= Path.Combine(runDirectory, "nll_terms.csv");
         var vlb = Path.Combine(outputDirectory, "vlb_terms.png");
-        if (File.Exists(nllTerms) && TrainingCurves.SaveVlbTermsPng(ProgressCsv.Read(nllTerms), vlb))
+        if (ReadIfThere(nllTerms, "per-step terms of nll --terms-csv", "t", "vb_bpd") is { } terms && TrainingCurves.SaveVlbTermsPng(terms, vlb))
             sections.Add(("Bound per timestep", vlb, $"The terms L_t in bits/dim, from {Path.GetFileName(nllTerms)}."));
 
         var sampleFiles = (samples ?? []).Concat(Directory.EnumerateFiles(runDirectory, "*.npz").Order(StringComparer.Ordinal)).Distinct().ToList();
@@ -53,6 +57,26 @@ public static class RunReport
         var html = Path.Combine(outputDirectory, "report.html");
         AtomicFile.WriteAllText(html, Page(model, runDirectory, progress, sections));
         return new RunReportFiles(html, [.. sections.Select(s => s.Png)]);
+    }
+
+    /// <summary>
+    /// The CSV at <paramref name="path"/>, or null if there is none; one that is there must have
+    /// <paramref name="columns"/> in its header (it may have no rows yet).
+    /// </summary>
+    static ProgressCsv? ReadIfThere(string path, string what, params string[] columns)
+    {
+        if (Directory.Exists(path)) throw new InvalidDataException($"{path} is a folder, not {what}");
+        if (!File.Exists(path)) return null;
+        var csv = ProgressCsv.Read(path);
+        if (csv.Columns.Count == 0) throw new InvalidDataException($"{path} is empty: it is not {what}");
+        var missing = columns.Where(column => !csv.Columns.Contains(column)).ToList();
+        if (missing.Count > 0)
+        {
+            var header = string.Join(",", csv.Columns);
+            throw new InvalidDataException(
+                $"{path} is not {what}: its first line \"{(header.Length > 60 ? header[..60] + "…" : header)}\" lacks the column{(missing.Count > 1 ? "s" : "")} {string.Join(", ", missing)}");
+        }
+        return csv;
     }
 
     static string Page(ModelDefinition model, string runDirectory, ProgressCsv? progress, List<(string Title, string Png, string Caption)> sections)

@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace ImprovedDdpm;
@@ -99,8 +100,9 @@ public static class ImageSampling
             Tensor? y = null;
             if (model.ClassConditional)
             {
-                y = options.ClassLabel is { } label
-                    ? full(count, (long)label, ScalarType.Int64, device)
+                using var label = (options.ClassLabel ?? 0L).ToScalar();
+                y = options.ClassLabel is not null
+                    ? full(count, label, ScalarType.Int64, device)
                     : randint(model.NumClasses, [count], ScalarType.Int64, device, generator: noise.Generator);
                 labels!.AddRange(y.cpu().data<long>().ToArray());
             }

@@ -1,5 +1,4 @@
 using System.Collections;
-using TorchSharp.Modules;
 using TorchSharp.PyBridge;
 using static TorchSharp.torch;
 
@@ -15,48 +14,40 @@ namespace ImprovedDdpm;
 public static class OptimizerCheckpoint
 {
     /// <summary>Writes the moments, step counts and hyperparameters of <paramref name="optimizer"/> (atomically).</summary>
-    public static void Save(AdamW optimizer, string path)
+    public static void Save(AdamWOptimizer optimizer, string path)
     {
         ArgumentNullException.ThrowIfNull(optimizer);
         ArgumentException.ThrowIfNullOrEmpty(path);
         using var scope = NewDisposeScope();
-        var stateDict = optimizer.state_dict();
         var state = new Hashtable();
-        var groups = new ArrayList();
-        for (var g = 0; g < stateDict.Options.Count; g++)
+        var indices = new ArrayList();
+        for (var i = 0; i < optimizer.States.Count; i++)
         {
-            var options = (AdamW.Options)stateDict.Options[g];
-            var indices = new ArrayList();
-            foreach (var index in stateDict.StateIndexRef[g])
+            indices.Add(i);
+            var parameterState = optimizer.States[i];
+            if (parameterState.Step == 0) continue;
+            state[i] = new Hashtable
             {
-                indices.Add(index);
-                var parameterState = (AdamW.State)stateDict.State[index];
-                if (parameterState.step == 0) continue;
-                var entry = new Hashtable
-                {
-                    ["step"] = tensor((float)parameterState.step),
-                    ["exp_avg"] = parameterState.exp_avg.detach().cpu().contiguous(),
-                    ["exp_avg_sq"] = parameterState.exp_avg_sq.detach().cpu().contiguous(),
-                };
-                if (parameterState.max_exp_avg_sq is { } max) entry["max_exp_avg_sq"] = max.detach().cpu().contiguous();
-                state[index] = entry;
-            }
-            groups.Add(new Hashtable
-            {
-                ["lr"] = options.LearningRate!.Value,
-                ["betas"] = new object[] { options.beta1!.Value, options.beta2!.Value },
-                ["eps"] = options.eps!.Value,
-                ["weight_decay"] = options.weight_decay!.Value,
-                ["amsgrad"] = options.amsgrad!.Value,
-                ["foreach"] = null,
-                ["maximize"] = options.maximize!.Value,
-                ["capturable"] = false,
-                ["differentiable"] = false,
-                ["fused"] = null,
-                ["params"] = indices,
-            });
+                ["step"] = tensor((float)parameterState.Step),
+                ["exp_avg"] = parameterState.ExpAvg.detach().cpu().contiguous(),
+                ["exp_avg_sq"] = parameterState.ExpAvgSq.detach().cpu().contiguous(),
+            };
         }
-        var root = new Hashtable { ["state"] = state, ["param_groups"] = groups };
+        var group = new Hashtable
+        {
+            ["lr"] = optimizer.LearningRate,
+            ["betas"] = new object[] { optimizer.Beta1, optimizer.Beta2 },
+            ["eps"] = optimizer.Eps,
+            ["weight_decay"] = optimizer.WeightDecay,
+            ["amsgrad"] = false,
+            ["foreach"] = null,
+            ["maximize"] = false,
+            ["capturable"] = false,
+            ["differentiable"] = false,
+            ["fused"] = null,
+            ["params"] = indices,
+        };
+        var root = new Hashtable { ["state"] = state, ["param_groups"] = new ArrayList { group } };
         AtomicFile.Write(path, stream => TorchZipWriter.Write(stream, root));
     }
 
@@ -65,8 +56,9 @@ public static class OptimizerCheckpoint
     /// order). Hyperparameters are not taken from the file: the run's options set them. Parameters without an entry
     /// start afresh, as in PyTorch.
     /// </summary>
-    /// <exception cref="InvalidDataException">The file is not an optimizer state for these parameters.</exception>
-    public static void Load(AdamW optimizer, string path)
+    /// <exception cref="InvalidDataException">The file is damaged (a zip entry whose CRC-32 does not match) or not an
+    /// optimizer state for these parameters.</exception>
+    public static void Load(AdamWOptimizer optimizer, string path)
     {
         ArgumentNullException.ThrowIfNull(optimizer);
         ArgumentException.ThrowIfNullOrEmpty(path);
@@ -75,6 +67,7 @@ public static class OptimizerCheckpoint
         Hashtable root;
         using (var stream = File.OpenRead(path))
         {
+            ZipIntegrity.Verify(stream, path);
             try
             {
                 root = PyTorchUnpickler.UnpickleStateDict(stream, leaveOpen: true, skipTensorRead: false);
@@ -95,41 +88,36 @@ public static class OptimizerCheckpoint
                 if (value is Hashtable entry) loaded.AddRange(entry.Values.OfType<Tensor>());
             }
 
-            var stateDict = optimizer.state_dict();
-            if (groups.Count != stateDict.Options.Count)
-                throw new InvalidDataException($"{path} has {groups.Count} parameter groups; the optimizer has {stateDict.Options.Count}.");
-            var fileIndex = new int[stateDict.State.Count];
-            for (var g = 0; g < groups.Count; g++)
-            {
-                var fileParams = (groups[g] as Hashtable)?["params"] as ArrayList
-                    ?? throw new InvalidDataException($"{path}: parameter group {g} has no 'params' list.");
-                var ours = stateDict.StateIndexRef[g];
-                if (fileParams.Count != ours.Count)
-                    throw new InvalidDataException($"{path}: parameter group {g} holds {fileParams.Count} parameters; the network has {ours.Count}.");
-                for (var i = 0; i < ours.Count; i++) fileIndex[ours[i]] = Convert.ToInt32(fileParams[i]);
-            }
+            // The reference optimises one group holding every parameter; its 'params' numbers them in model order.
+            if (groups.Count != 1)
+                throw new InvalidDataException($"{path} has {groups.Count} parameter groups; the optimizer has 1.");
+            var fileParams = (groups[0] as Hashtable)?["params"] as ArrayList
+                ?? throw new InvalidDataException($"{path}: parameter group 0 has no 'params' list.");
+            if (fileParams.Count != optimizer.States.Count)
+                throw new InvalidDataException($"{path}: parameter group 0 holds {fileParams.Count} parameters; the network has {optimizer.States.Count}.");
 
             var byIndex = state.Keys.Cast<object>().ToDictionary(Convert.ToInt32, key => state[key] as Hashtable);
             using var gradients = no_grad();
-            for (var i = 0; i < stateDict.State.Count; i++)
+            for (var i = 0; i < optimizer.States.Count; i++)
             {
-                var target = (AdamW.State)stateDict.State[i];
-                if (!byIndex.TryGetValue(fileIndex[i], out var entry) || entry is null || entry.Count == 0)
+                var target = optimizer.States[i];
+                if (!byIndex.TryGetValue(Convert.ToInt32(fileParams[i]), out var entry) || entry is null || entry.Count == 0)
                 {
-                    target.Initialize(stateDict.Options[0]);
+                    target.Step = 0;
+                    target.ExpAvg.zero_();
+                    target.ExpAvgSq.zero_();
                     continue;
                 }
-                var expAvg = Moment(entry, "exp_avg", target.exp_avg, path, i);
-                var expAvgSq = Moment(entry, "exp_avg_sq", target.exp_avg_sq, path, i);
-                target.step = entry["step"] switch
+                var expAvg = Moment(entry, "exp_avg", target.ExpAvg, path, i);
+                var expAvgSq = Moment(entry, "exp_avg_sq", target.ExpAvgSq, path, i);
+                target.Step = entry["step"] switch
                 {
                     Tensor step => (long)Math.Round(step.to(ScalarType.Float64).item<double>()),
                     { } number => Convert.ToInt64(number),
                     null => throw new InvalidDataException($"{path}: the state of parameter {i} has no 'step'."),
                 };
-                target.exp_avg.copy_(expAvg);
-                target.exp_avg_sq.copy_(expAvgSq);
-                if (target.max_exp_avg_sq is { } max && entry["max_exp_avg_sq"] is Tensor loadedMax) max.copy_(loadedMax);
+                target.ExpAvg.copy_(expAvg);
+                target.ExpAvgSq.copy_(expAvgSq);
             }
         }
         finally

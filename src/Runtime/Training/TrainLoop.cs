@@ -36,7 +36,7 @@ public sealed class TrainLoop : IDisposable
     readonly GaussianDiffusion diffusion;
     readonly Func<long, IEnumerator<TrainingBatch>> openData;
     readonly IReadOnlyList<ITrainingObserver> observers;
-    readonly AdamW optimizer;
+    readonly AdamWOptimizer optimizer;
     readonly List<ExponentialMovingAverage> averages;
     readonly IScheduleSampler sampler;
     readonly TrainingLogAccumulator log = new();
@@ -74,7 +74,7 @@ public sealed class TrainLoop : IDisposable
         lr = options.Lr;
 
         // PyTorch's AdamW defaults, spelled out: the reference passes only lr and weight_decay.
-        optimizer = optim.AdamW(parameters, lr: options.Lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: options.WeightDecay);
+        optimizer = new AdamWOptimizer(parameters, options.Lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: options.WeightDecay);
         averages = options.EmaRates.Select(rate => new ExponentialMovingAverage(network, rate)).ToList();
         sampler = ScheduleSamplers.Create(options.ScheduleSampler, diffusion.NumTimesteps);
         progress = new CsvProgressLog(Path.Combine(RunDirectory, ProgressFileName));
@@ -96,12 +96,24 @@ public sealed class TrainLoop : IDisposable
     /// <summary>The moving averages, one per rate of <see cref="TrainingOptions.EmaRates"/>.</summary>
     public IReadOnlyList<ExponentialMovingAverage> Averages => averages;
 
-    public AdamW Optimizer => optimizer;
+    public AdamWOptimizer Optimizer => optimizer;
 
     public IScheduleSampler Sampler => sampler;
 
     /// <summary>The newest checkpoint this loop saved or resumed from.</summary>
     public TrainingCheckpoint? LastCheckpoint { get; private set; }
+
+    /// <summary>
+    /// What identifies this run's inputs (model, batch and microbatch size, data set): recorded in every checkpoint,
+    /// and compared by <see cref="Resume"/> with the checkpoint's. Null records and checks nothing.
+    /// </summary>
+    public RunInputs? Inputs { get; init; }
+
+    /// <summary>
+    /// The checkpoints newer than the one <see cref="Resume"/> continued from that it could not use, newest first, with
+    /// why: a caller should report them (the run will save those steps anew when it reaches them).
+    /// </summary>
+    public IReadOnlyList<UnusableCheckpoint> SkippedOnResume { get; private set; } = [];
 
     /// <summary>
     /// The reference's <c>_anneal_lr</c>: lr·(1 − step/annealSteps) for the step with that index, or lr when
@@ -114,14 +126,51 @@ public sealed class TrainLoop : IDisposable
     /// Continues from the newest complete checkpoint in <paramref name="runDirectory"/> (default: this run's folder):
     /// weights, optimizer moments, moving averages (restarted from the weights for a rate the checkpoint lacks, as the
     /// reference does), sampler history, step, data position, seed and the log interval in progress. Rows of
-    /// <c>progress.csv</c> past the checkpoint are dropped. Returns false, changing nothing, if there is no checkpoint.
+    /// <c>progress.csv</c> past the checkpoint are dropped. A newer checkpoint that cannot be used (a state file that
+    /// does not read, a file it names missing, a damaged file) is skipped for the one before it and listed in
+    /// <see cref="SkippedOnResume"/>. Returns false if the folder holds no checkpoint file at all: the run starts at
+    /// step 0, and rows already in <c>progress.csv</c> (of steps no checkpoint kept) are dropped.
     /// </summary>
+    /// <exception cref="InvalidDataException">The folder holds checkpoint files but no checkpoint that can be used
+    /// (starting afresh would overwrite them); the message names every state file and why. Nothing was changed.</exception>
+    /// <exception cref="ArgumentException">The checkpoint was saved with other <see cref="Inputs"/>: continuing it
+    /// with these would not be the same run. The message says what differs.</exception>
     public bool Resume(string? runDirectory = null)
     {
-        var checkpoint = TrainingCheckpoint.FindLatest(Path.GetFullPath(runDirectory ?? RunDirectory));
-        if (checkpoint is null) return false;
-        ResumeFrom(checkpoint);
-        return true;
+        var folder = Path.GetFullPath(runDirectory ?? RunDirectory);
+        var skipped = new List<UnusableCheckpoint>();
+        foreach (var (statePath, step) in TrainingCheckpoint.StateFilesNewestFirst(folder))
+        {
+            TrainingCheckpoint checkpoint;
+            try
+            {
+                // Checked whole before anything is loaded, so that a damaged file means falling back, not half a load.
+                checkpoint = TrainingCheckpoint.OpenComplete(statePath);
+                checkpoint.Verify();
+            }
+            catch (Exception error) when (error is InvalidDataException or IOException or UnauthorizedAccessException)
+            {
+                skipped.Add(new UnusableCheckpoint(statePath, step, error.Message));
+                continue;
+            }
+            ResumeFrom(checkpoint, checkInputs: true);
+            SkippedOnResume = skipped;
+            return true;
+        }
+        if (skipped.Count > 0)
+        {
+            throw new InvalidDataException(
+                $"{folder} holds checkpoints, but none can be resumed: {string.Join("; ", skipped.Select(s => s.Reason))}. Nothing was changed.");
+        }
+        if (TrainingCheckpoint.CheckpointFiles(folder) is [var first, ..] files)
+        {
+            throw new InvalidDataException(
+                $"{folder} holds {Path.GetFileName(first)}{(files.Count > 1 ? $" and {files.Count - 1} more checkpoint files" : "")} but no " +
+                "state*.json that completes a checkpoint, so there is nothing to resume exactly, and starting at step 0 would overwrite " +
+                "them. Nothing was changed: move them away, or start from one of them as another run's checkpoint.");
+        }
+        progress.DropRowsFrom(0);
+        return false;
     }
 
     /// <summary>
@@ -143,7 +192,7 @@ public sealed class TrainLoop : IDisposable
         var statePath = Path.Combine(folder, TrainingCheckpoint.StateFileName(step));
         if (File.Exists(statePath) && TrainingCheckpoint.Open(statePath) is var ours && ours.ModelPath == modelPath)
         {
-            ResumeFrom(ours);
+            ResumeFrom(ours, checkInputs: false); // another run's checkpoint: starting from it with other inputs is the point
             return;
         }
 
@@ -162,9 +211,16 @@ public sealed class TrainLoop : IDisposable
         progress.DropRowsFrom(Step);
     }
 
-    void ResumeFrom(TrainingCheckpoint checkpoint)
+    void ResumeFrom(TrainingCheckpoint checkpoint, bool checkInputs)
     {
         var state = checkpoint.ReadState();
+        if (checkInputs && state.Inputs is { } saved && Inputs is { } now && saved.Differences(now) is { Count: > 0 } differences)
+        {
+            throw new ArgumentException(
+                $"{checkpoint.StatePath} was saved by a run with other inputs, so resuming would not continue it exactly: " +
+                $"{string.Join("; ", differences)}. Resume with the run's own, or start a new run from it in another folder " +
+                $"(--resume-checkpoint {checkpoint.ModelPath}).");
+        }
         Checkpoint.LoadStateDict(module, checkpoint.ModelPath);
         OptimizerCheckpoint.Load(optimizer, checkpoint.OptimizerPath);
         foreach (var average in averages)
@@ -241,6 +297,7 @@ public sealed class TrainLoop : IDisposable
     public TrainingStep TrainOn(TrainingBatch batch)
     {
         ArgumentNullException.ThrowIfNull(batch);
+        log.StepStarting(); // samples/s counts the time of every step in the row, the first after a resume included
         module.train();
         var step = Step;
         using var scope = NewDisposeScope();
@@ -256,8 +313,8 @@ public sealed class TrainLoop : IDisposable
         log.Add("grad_norm", gradNorm);
 
         lr = AnnealedLr(Options.Lr, Options.LrAnnealSteps, step);
-        foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
-        optimizer.step();
+        optimizer.LearningRate = lr;
+        optimizer.Step();
         foreach (var average in averages) average.Update();
 
         Step = step + 1;
@@ -280,7 +337,7 @@ public sealed class TrainLoop : IDisposable
         var timestepRandom = new Random((int)(StepSeed(step, TimestepStream) & int.MaxValue));
         using var noise = new SeededNoiseSource(StepSeed(step, NoiseStream), device);
 
-        optimizer.zero_grad();
+        optimizer.ZeroGrad();
         var batchSize = images.shape[0];
         var microbatch = Options.MicrobatchSize;
         var lossSum = 0.0;
@@ -369,6 +426,7 @@ public sealed class TrainLoop : IDisposable
             ScheduleSampler = Options.ScheduleSampler,
             SamplerHistory = (sampler as LossSecondMomentResampler)?.History(),
             PendingLog = log.IsEmpty ? null : log.Snapshot(),
+            Inputs = Inputs,
         };
         var checkpoint = TrainingCheckpoint.Write(RunDirectory, state);
         LastCheckpoint = checkpoint;

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using System.Text.RegularExpressions;
 
 namespace ImprovedDdpm;
 
@@ -15,7 +16,7 @@ public sealed record EmaCheckpoint(double Rate, string Path);
 /// state file is written last, atomically, and names the others: a checkpoint without it is incomplete and ignored,
 /// so a crash while saving leaves the previous checkpoint the newest loadable one.
 /// </summary>
-public sealed record TrainingCheckpoint(string Directory, long Step, string StatePath, string ModelPath, string OptimizerPath,
+public sealed partial record TrainingCheckpoint(string Directory, long Step, string StatePath, string ModelPath, string OptimizerPath,
     IReadOnlyList<EmaCheckpoint> Ema)
 {
     const string StatePrefix = "state";
@@ -68,6 +69,88 @@ public sealed record TrainingCheckpoint(string Directory, long Step, string Stat
             .OrderByDescending(checkpoint => checkpoint!.Step)
             .FirstOrDefault();
     }
+
+    /// <summary>
+    /// The files of <paramref name="runDirectory"/> named as a checkpoint's files are (<c>model*.pt</c>, <c>opt*.pt</c>,
+    /// <c>ema_*_*.pt</c>, <c>state*.json</c> with a step number), complete checkpoints or not, ordered by name; empty if
+    /// the folder does not exist. A new run must not start in a folder that has any: it would overwrite them.
+    /// </summary>
+    public static IReadOnlyList<string> CheckpointFiles(string runDirectory)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(runDirectory);
+        if (!System.IO.Directory.Exists(runDirectory)) return [];
+        return System.IO.Directory.EnumerateFiles(runDirectory)
+            .Where(path => CheckpointFileName().IsMatch(System.IO.Path.GetFileName(path)))
+            .Order(StringComparer.Ordinal)
+            .ToList();
+    }
+
+    /// <summary>
+    /// Deletes the temporary files that interrupted saves left in <paramref name="runDirectory"/> (see
+    /// <see cref="AtomicFile"/>): only temporary copies of a checkpoint's files, <c>progress.csv</c> and
+    /// <c>loss.png</c>, nothing else. Returns the names deleted.
+    /// </summary>
+    public static IReadOnlyList<string> DeleteInterruptedSaves(string runDirectory)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(runDirectory);
+        if (!System.IO.Directory.Exists(runDirectory)) return [];
+        var deleted = new List<string>();
+        foreach (var path in System.IO.Directory.EnumerateFiles(runDirectory, ".*.tmp").Order(StringComparer.Ordinal).ToList())
+        {
+            var name = System.IO.Path.GetFileName(path);
+            if (AtomicFile.TargetOfTemporary(name) is not { } target ||
+                !(CheckpointFileName().IsMatch(target) || target is TrainLoop.ProgressFileName or LossCurveWriter.FileName))
+                continue;
+            File.Delete(path);
+            deleted.Add(name);
+        }
+        return deleted;
+    }
+
+    /// <summary>The state files of <paramref name="runDirectory"/> with the step in their names, the newest first.</summary>
+    internal static IReadOnlyList<(string Path, long Step)> StateFilesNewestFirst(string runDirectory)
+    {
+        if (!System.IO.Directory.Exists(runDirectory)) return [];
+        var files = new List<(string Path, long Step)>();
+        foreach (var path in System.IO.Directory.EnumerateFiles(runDirectory, StatePrefix + "*.json"))
+        {
+            if (StateFileNamePattern().Match(System.IO.Path.GetFileName(path)) is { Success: true } match &&
+                long.TryParse(match.Groups[1].ValueSpan, NumberStyles.None, CultureInfo.InvariantCulture, out var step))
+                files.Add((path, step));
+        }
+        return [.. files.OrderByDescending(file => file.Step)];
+    }
+
+    /// <summary>Reads a state file and checks that the files it names are there.</summary>
+    /// <exception cref="InvalidDataException">The state file cannot be read as one.</exception>
+    /// <exception cref="FileNotFoundException">A file it names is missing.</exception>
+    internal static TrainingCheckpoint OpenComplete(string statePath)
+    {
+        var checkpoint = Open(statePath);
+        foreach (var file in checkpoint.Ema.Select(e => e.Path).Prepend(checkpoint.OptimizerPath).Prepend(checkpoint.ModelPath))
+        {
+            if (!File.Exists(file))
+                throw new FileNotFoundException($"{statePath} names {System.IO.Path.GetFileName(file)}, which is missing", file);
+        }
+        return checkpoint;
+    }
+
+    /// <summary>Checks the CRC-32 of every entry of every file of the checkpoint (see <see cref="ZipIntegrity"/>).</summary>
+    /// <exception cref="InvalidDataException">A file is damaged or not a zip checkpoint; the message names it (and the entry).</exception>
+    internal void Verify()
+    {
+        foreach (var file in Ema.Select(e => e.Path).Prepend(OptimizerPath).Prepend(ModelPath))
+        {
+            using var stream = File.OpenRead(file);
+            ZipIntegrity.Verify(stream, file);
+        }
+    }
+
+    [GeneratedRegex(@"^(model\d+\.pt|opt\d+\.pt|ema_.+_\d+\.pt|state\d+\.json)$", RegexOptions.CultureInvariant)]
+    private static partial Regex CheckpointFileName();
+
+    [GeneratedRegex(@"^state(\d+)\.json$", RegexOptions.CultureInvariant)]
+    private static partial Regex StateFileNamePattern();
 
     /// <summary>Reads the checkpoint a state file describes.</summary>
     /// <exception cref="InvalidDataException">The file is not a training state this version reads.</exception>
@@ -145,8 +228,14 @@ sealed record TrainingState
     /// <summary>The sums and counts of the log interval in progress.</summary>
     public Dictionary<string, LogSum>? PendingLog { get; init; }
 
+    /// <summary>What identifies the run's inputs; absent in state files written before it was recorded.</summary>
+    public RunInputs? Inputs { get; init; }
+
     public sealed record EmaFile(double Rate, string File);
 }
 
 /// <summary>A running sum of logged values.</summary>
 sealed record LogSum(double Sum, long Count);
+
+/// <summary>A checkpoint that resuming could not use: its state file, the step in the file's name, and why.</summary>
+public sealed record UnusableCheckpoint(string StatePath, long Step, string Reason);

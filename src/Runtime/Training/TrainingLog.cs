@@ -31,12 +31,17 @@ sealed class TrainingLogAccumulator
             Add(string.Create(CultureInfo.InvariantCulture, $"{key}_q{4 * timesteps[i] / numTimesteps}"), weightedValues[i]);
     }
 
-    /// <summary>Counts examples towards the throughput, timing from the first since the last row or restart.</summary>
-    public void AddSamples(long samples)
+    /// <summary>
+    /// Starts timing, if not already running, at the start of a step: a row's throughput is its steps' examples over
+    /// the time from the start of its first step (since the last row, or since a restart) to the row.
+    /// </summary>
+    public void StepStarting()
     {
         if (!clock.IsRunning) clock.Start();
-        timedSamples += samples;
     }
+
+    /// <summary>Counts a step's examples towards the throughput.</summary>
+    public void AddSamples(long samples) => timedSamples += samples;
 
     /// <summary>Stops timing (between calls to Run, time does not count).</summary>
     public void Pause() => clock.Stop();

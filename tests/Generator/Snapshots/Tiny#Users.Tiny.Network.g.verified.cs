@@ -98,7 +98,7 @@ partial class Tiny
             using var scope = NewDisposeScope();
             var emb = time_embed.call(TimestepEmbedding.Sinusoidal(timesteps, ModelChannels));
             NetworkChecks.Labels(y, x.shape[0]);
-            emb = emb + label_emb.call(y);
+            emb = emb.Plus(label_emb.call(y));
 
             // The torso runs in the parameters' dtype and the output layers in the input's, as the reference's.
             var h = x.to(time_embed.parameters().First().dtype);

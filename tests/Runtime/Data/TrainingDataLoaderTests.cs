@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Threading.Channels;
 using static TorchSharp.torch;
 
 namespace ImprovedDdpm.Tests.Runtime.Data;
@@ -138,17 +139,86 @@ public sealed class TrainingDataLoaderTests
         Assert.Equal("index-dataset has 2 images, fewer than one batch of 3 (incomplete batches are dropped, as in the reference)", e.Message);
     }
 
-    [Fact]
-    public void Dispose_stops_the_background_decoding()
+    /// <summary>
+    /// Lets a number of decodes through, then holds each further one at a gate until the test releases it; reports
+    /// every decode as it arrives, so a test can see exactly how far the loader reads ahead.
+    /// </summary>
+    sealed class GatedDataset(int count, int open) : IImageDataset, IDisposable
     {
-        var dataset = new IndexDataset(100);
+        readonly SemaphoreSlim gate = new(open);
+        readonly Channel<int> arrivals = Channel.CreateUnbounded<int>();
+        int arrived, finished;
+
+        public string Source => "gated-dataset";
+        public int Count => count;
+        public int ImageSize => 2;
+        public int Channels => 3;
+        public IReadOnlyList<string>? ClassNames => null;
+
+        /// <summary>Decodes that reached the dataset, and those that got through the gate and completed.</summary>
+        public int Arrived => Volatile.Read(ref arrived);
+        public int Finished => Volatile.Read(ref finished);
+
+        /// <summary>Completes with the number of the next decode to arrive.</summary>
+        public Task<int> NextArrival() => arrivals.Reader.ReadAsync().AsTask();
+
+        public void Release() => gate.Release();
+
+        public int? Decode(int index, Span<float> destination)
+        {
+            arrivals.Writer.TryWrite(Interlocked.Increment(ref arrived));
+            // Bounded, so a failing test cannot leave the decoding thread (and Dispose, which joins it) stuck forever.
+            if (!gate.Wait(Deadline)) throw new TimeoutException($"decode {arrived} was never let through");
+            destination.Fill(index);
+            Interlocked.Increment(ref finished);
+            return null;
+        }
+
+        public void Dispose() => gate.Dispose();
+    }
+
+    static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
+
+    /// <summary>The value of <paramref name="task"/>, or a test failure naming <paramref name="what"/> after <see cref="Deadline"/>.</summary>
+    static async Task<T> Within<T>(Task<T> task, string what)
+    {
+        try
+        {
+            return await task.WaitAsync(Deadline);
+        }
+        catch (TimeoutException)
+        {
+            throw new Xunit.Sdk.XunitException($"no {what} within {Deadline.TotalSeconds} s");
+        }
+    }
+
+    [Fact]
+    public async Task Dispose_stops_the_background_decoding()
+    {
+        // Batches of 10, one held ready: 20 decodes (batches 0 and 1) pass freely, every later one waits at the gate.
+        using var dataset = new GatedDataset(100, open: 20);
         var loader = new TrainingDataLoader(dataset, 10, seed: 0, prefetch: 1);
+        for (var i = 1; i <= 20; i++) Assert.Equal(i, await Within(dataset.NextArrival(), "decode of batches 0 and 1"));
         loader.Next().Dispose();
-        loader.Dispose();
-        var decoded = dataset.Decoded.Count;
-        Thread.Sleep(50);
-        Assert.Equal(decoded, dataset.Decoded.Count);
-        Assert.True(decoded <= 3 * 10);
+        // Batch 0 taken: batch 1 moves into the queue and batch 2 starts; its first decode waits at the gate, and no
+        // other can start meanwhile (one decoding thread). The read-ahead is exactly one batch and one item.
+        Assert.Equal(21, await Within(dataset.NextArrival(), "first decode of batch 2"));
+        Assert.Equal(20, dataset.Finished);
+
+        // Dispose while that decode is held, then let decodes through one at a time until Dispose returns: it must
+        // stop the decoding within batch 2 (after it, the producer would wait on the full queue, which only
+        // cancellation ends), and it returns only once no decode is under way.
+        var disposing = Task.Run(loader.Dispose);
+        for (var released = 0; !disposing.IsCompleted; released++)
+        {
+            Assert.True(released < 10, "decoding went on past batch 2 after Dispose");
+            var next = dataset.NextArrival();
+            dataset.Release();
+            await Within(Task.WhenAny(disposing, next), "return of Dispose nor further decode");
+        }
+        await disposing;
+        Assert.Equal(dataset.Arrived, dataset.Finished);
+        Assert.InRange(dataset.Finished, 21, 30);
         Assert.Throws<ObjectDisposedException>(() => loader.Next());
         loader.Dispose();
     }

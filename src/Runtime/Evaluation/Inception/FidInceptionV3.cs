@@ -169,8 +169,10 @@ public sealed class FidInceptionV3 : nn.Module<Tensor, Tensor>
         CheckImages(images);
         using var resized = nn.functional.interpolate(images, size: [ImageSize, ImageSize], mode: InterpolationMode.Bilinear,
             align_corners: false);
-        var scaled = resized.mul(2);
-        return scaled.sub_(1);
+        using var two = 2.ToScalar();
+        using var one = 1.ToScalar();
+        var scaled = resized.mul(two);
+        return scaled.sub_(one);
     }
 
     /// <summary>The pool3 features [N, 2048] of images [N, 3, H, W] in [0, 1] (pytorch-fid's block 3 output, flattened).</summary>

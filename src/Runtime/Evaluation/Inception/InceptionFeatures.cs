@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace ImprovedDdpm;
@@ -59,7 +60,8 @@ public static class InceptionFeatures
         using var noGrad = no_grad();
         var device = network.fc.weight.device;
         var bytes = tensor(images.ToArray(), [n, height, width, 3], ScalarType.Byte);
-        var floats = bytes.to(device).permute(0, 3, 1, 2).to(ScalarType.Float32).div_(255f);
+        using var maximum = 255f.ToScalar();
+        var floats = bytes.to(device).permute(0, 3, 1, 2).to(ScalarType.Float32).div_(maximum);
         var outputs = network.Extract(floats);
         return new InceptionFeatureBatch(start, n, ToArray(outputs.Pool3), ToArray(outputs.Logits));
     }
