@@ -47,11 +47,11 @@ public sealed partial class CommandLineMessagesTests : IDisposable
     }
 
     [Theory]
-    [InlineData("--batch-size", "0", "--batch-size 0: must be positive")]
-    [InlineData("--lr", "-1", "--lr -1: must be a finite number ≥ 0")]
-    [InlineData("--log-interval", "0", "--log-interval 0: must be positive")]
-    [InlineData("--ema-rate", "0.9,0.9", "--ema-rate 0.9,0.9: the rates must differ")]
-    [InlineData("--max-steps", "-3", "--max-steps -3: must be ≥ 0")]
+    [InlineData("--batch-size", "0", "--batch-size 0: must be a positive number of images")]
+    [InlineData("--lr", "-1", "--lr -1: must be a finite positive learning rate")]
+    [InlineData("--log-interval", "0", "--log-interval 0: must be a positive number of steps")]
+    [InlineData("--ema-rate", "0.9,0.9", "--ema-rate: EMA rates \"0.9,0.9\" are not valid; they must be comma-separated rates that differ")]
+    [InlineData("--max-steps", "-3", "--max-steps -3: must be 0 or a positive number of steps")]
     public void A_value_out_of_range_names_the_flag_not_the_property(string option, string value, string message)
     {
         var (code, output, errors) = Run("train", "--data-dir", Data(), "--run-dir", Path.Combine(folder, "run"), option, value);

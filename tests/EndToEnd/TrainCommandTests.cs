@@ -129,7 +129,7 @@ public sealed class TrainCommandTests : IDisposable
             (["--run-dir", fresh, "--data-dir", corrupt], "c0_0003.png"),
             (["--run-dir", run, "--data-dir", data], "already holds a checkpoint (step 2)"),
             (["--run-dir", run, "--data-dir", data, "--resume", "--ema-rate", "0.9999,2"], "--ema-rate"),
-            (["--run-dir", run, "--data-dir", data, "--resume", "--lr", "-1"], "--lr -1: must be a finite number"),
+            (["--run-dir", run, "--data-dir", data, "--resume", "--lr", "-1"], "--lr -1: must be a finite positive learning rate"),
             (["--run-dir", fresh, "--data-dir", data, "--resume-checkpoint", foreign], "out.2.weight"),
         ];
         foreach (var (args, expected) in cases)

@@ -170,7 +170,7 @@ public sealed class DiagnosticTests
     [Fact]
     public void IDDPM018_an_invalid_ema_rate() => AssertSingle(
         Model(training: "EmaRate = \"0.9999,1.5\""), "IDDPM018", "EmaRate = \"0.9999,1.5\"",
-        "EmaRate = \"0.9999,1.5\" is not a comma-separated list of rates in (0, 1); write it like \"0.9999\" or \"0.9999,0.999\"");
+        "EmaRate = \"0.9999,1.5\" is not valid; it must be comma-separated rates in [0, 1], like \"0.9999\" or \"0.9999,0.999\"");
 
     [Fact]
     public void IDDPM019_an_executable_with_several_models_and_no_main()

@@ -98,7 +98,7 @@ internal static class DiagnosticDescriptors
 
     public static readonly DiagnosticDescriptor InvalidEmaRate = Error(
         "IDDPM018", "Invalid EMA rate list",
-        "EmaRate = \"{0}\" is not a comma-separated list of rates in (0, 1); write it like \"0.9999\" or \"0.9999,0.999\"",
+        "EmaRate = \"{0}\" is not valid; it must be {1}",
         "One exponential moving average of the weights is kept per rate.");
 
     public static readonly DiagnosticDescriptor AmbiguousEntryPoint = Error(

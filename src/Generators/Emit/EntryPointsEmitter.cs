@@ -33,8 +33,8 @@ internal static class EntryPointsEmitter
         writer.Line($"Lr = {Literal.Of(training.Lr)},");
         writer.Line($"BatchSize = {Literal.Of(training.BatchSize)},");
         writer.Line($"Microbatch = {Literal.Of(training.Microbatch)},");
-        var rates = Validation.ModelValidator.ParseEmaRates(training.EmaRate)!;
-        writer.Line($"EmaRates = new[] {{ {string.Join(", ", rates.Select(Literal.Of))} }},");
+        TrainingRules.ParseEmaRates(training.EmaRate, out var rates);
+        writer.Line($"EmaRates = new double[] {{ {string.Join(", ", rates.Select(Literal.Of))} }},");
         writer.Line($"ScheduleSampler = ScheduleSampler.{training.ScheduleSampler},");
         writer.Line($"WeightDecay = {Literal.Of(training.WeightDecay)},");
         writer.Line($"LrAnnealSteps = {Literal.Of(training.LrAnnealSteps)},");
@@ -46,9 +46,9 @@ internal static class EntryPointsEmitter
         writer.Line("CreateDiffusion: CreateDiffusion);");
         writer.Outdent();
         writer.Line();
-        writer.Line("/// <summary>Runs this model's command-line tool (<c>train</c>, <c>sample</c>, <c>nll</c>, <c>info</c>; <c>--help</c> lists");
-        writer.Line("/// every option) and returns the exit code. Call it from your own <c>Main</c>, or leave <c>Main</c> out of an");
-        writer.Line("/// executable with one model and the generator calls it for you.</summary>");
+        writer.Line("/// <summary>Runs this model's command-line tool (<c>train</c>, <c>sample</c>, <c>merge</c>, <c>nll</c>, <c>evaluate</c>,");
+        writer.Line("/// <c>report</c>, <c>info</c>; <c>--help</c> lists every option) and returns the exit code. Call it from your");
+        writer.Line("/// own <c>Main</c>, or leave <c>Main</c> out of an executable with one model and the generator calls it for you.</summary>");
         writer.Line("public static int Run(string[] args) => CommandLineHost.Run(Definition, args);");
         writer.Close();
         return writer.ToString();

@@ -133,30 +133,16 @@ internal static class ModelValidator
         void OutOfRange(string name, string value, string expected) =>
             problems.Add(new(DiagnosticDescriptors.ValueOutOfRange, "Training." + name, name, value, expected));
 
-        if (!(training.Lr > 0) || double.IsInfinity(training.Lr)) OutOfRange("Lr", Text(training.Lr), "a positive learning rate");
-        if (training.BatchSize < 1) OutOfRange("BatchSize", Text(training.BatchSize), "a positive number of images");
-        if (training.Microbatch is < 1 and not -1)
-            OutOfRange("Microbatch", Text(training.Microbatch), "-1 (the whole batch at once) or a positive number of images");
-        if (!(training.WeightDecay >= 0) || double.IsInfinity(training.WeightDecay))
-            OutOfRange("WeightDecay", Text(training.WeightDecay), "0 or a positive decay");
-        if (training.LrAnnealSteps < 0) OutOfRange("LrAnnealSteps", Text(training.LrAnnealSteps), "0 (no annealing) or a positive number of steps");
-        if (training.LogInterval < 1) OutOfRange("LogInterval", Text(training.LogInterval), "a positive number of steps");
-        if (training.SaveInterval < 1) OutOfRange("SaveInterval", Text(training.SaveInterval), "a positive number of steps");
-        if (ParseEmaRates(training.EmaRate) is null)
-            problems.Add(new(DiagnosticDescriptors.InvalidEmaRate, "Training.EmaRate", training.EmaRate));
-    }
-
-    /// <summary>The EMA rates of a list like <c>"0.9999,0.999"</c>, or null if any is not a number in (0, 1).</summary>
-    public static double[]? ParseEmaRates(string text)
-    {
-        var parts = text.Split(',');
-        var rates = new double[parts.Length];
-        for (var i = 0; i < parts.Length; i++)
-        {
-            if (!double.TryParse(parts[i].Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out rates[i]) || !(rates[i] > 0 && rates[i] < 1))
-                return null;
-        }
-        return rates;
+        // The rules are TrainingRules', shared with the run time's TrainingOptions.Validate.
+        if (TrainingRules.Lr(training.Lr) is { } lr) OutOfRange("Lr", Text(training.Lr), lr);
+        if (TrainingRules.BatchSize(training.BatchSize) is { } batch) OutOfRange("BatchSize", Text(training.BatchSize), batch);
+        if (TrainingRules.Microbatch(training.Microbatch) is { } micro) OutOfRange("Microbatch", Text(training.Microbatch), micro);
+        if (TrainingRules.WeightDecay(training.WeightDecay) is { } decay) OutOfRange("WeightDecay", Text(training.WeightDecay), decay);
+        if (TrainingRules.LrAnnealSteps(training.LrAnnealSteps) is { } anneal) OutOfRange("LrAnnealSteps", Text(training.LrAnnealSteps), anneal);
+        if (TrainingRules.Interval(training.LogInterval) is { } log) OutOfRange("LogInterval", Text(training.LogInterval), log);
+        if (TrainingRules.Interval(training.SaveInterval) is { } save) OutOfRange("SaveInterval", Text(training.SaveInterval), save);
+        if (TrainingRules.ParseEmaRates(training.EmaRate, out _) is { } ema)
+            problems.Add(new(DiagnosticDescriptors.InvalidEmaRate, "Training.EmaRate", training.EmaRate, ema));
     }
 
     /// <summary>Multipliers for a size without a default: up to four levels, halving while the size stays even and ≥ 8.</summary>

@@ -17,8 +17,8 @@ public sealed record TrainingOptions
     public int BatchSize { get; init; } = 1;
 
     /// <summary>
-    /// Split each batch into microbatches of this size, accumulating gradients; −1 (or any value ≤ 0) uses the whole
-    /// batch at once (<c>--microbatch</c>, default −1).
+    /// Split each batch into microbatches of this size, accumulating gradients; −1 uses the whole batch at once
+    /// (<c>--microbatch</c>, default −1).
     /// </summary>
     public int Microbatch { get; init; } = -1;
 
@@ -53,42 +53,37 @@ public sealed record TrainingOptions
     public int MicrobatchSize => Microbatch > 0 ? Microbatch : BatchSize;
 
     /// <summary>Parses the reference's comma-separated <c>--ema_rate</c> ("0.9999,0.99"); an empty string gives no average.</summary>
-    /// <exception cref="FormatException">An entry is not a number in [0, 1].</exception>
+    /// <exception cref="FormatException">The text breaks <see cref="TrainingRules.ParseEmaRates"/>.</exception>
     public static IReadOnlyList<double> ParseEmaRates(string rates)
     {
         ArgumentNullException.ThrowIfNull(rates);
-        if (string.IsNullOrWhiteSpace(rates)) return [];
-        var result = new List<double>();
-        foreach (var entry in rates.Split(','))
-        {
-            var text = entry.Trim();
-            if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var rate) || !(rate >= 0 && rate <= 1))
-                throw new FormatException($"EMA rate '{text}' in \"{rates}\" is not a number in [0, 1] (write e.g. \"0.9999,0.99\")");
-            result.Add(rate);
-        }
-        return result;
+        if (TrainingRules.ParseEmaRates(rates, out var parsed) is { } rule)
+            throw new FormatException($"EMA rates \"{rates}\" are not valid; they must be {rule}");
+        return parsed;
     }
 
-    /// <summary>Throws <see cref="TrainingOptionException"/> naming the first setting out of range.</summary>
+    /// <summary>
+    /// Throws <see cref="TrainingOptionException"/> naming the first setting that breaks its <see cref="TrainingRules"/>
+    /// rule (the rule the generator applies to <c>[Training]</c> at compile time).
+    /// </summary>
     public void Validate()
     {
-        if (!(Lr >= 0) || double.IsInfinity(Lr)) Fail(nameof(Lr), Lr, "must be a finite number ≥ 0");
-        if (BatchSize <= 0) Fail(nameof(BatchSize), BatchSize, "must be positive");
+        Check(nameof(Lr), Lr, TrainingRules.Lr(Lr));
+        Check(nameof(BatchSize), BatchSize, TrainingRules.BatchSize(BatchSize));
+        Check(nameof(Microbatch), Microbatch, TrainingRules.Microbatch(Microbatch));
         if (EmaRates is null) throw new ArgumentException("EmaRates is null; use an empty list for no moving average");
-        foreach (var rate in EmaRates)
-        {
-            if (!(rate >= 0 && rate <= 1)) Fail(nameof(EmaRates), rate, "each rate must be in [0, 1]");
-        }
-        if (EmaRates.Distinct().Count() != EmaRates.Count) Fail(nameof(EmaRates), string.Join(",", EmaRates), "the rates must differ (each names its own file)");
-        if (!(WeightDecay >= 0) || double.IsInfinity(WeightDecay)) Fail(nameof(WeightDecay), WeightDecay, "must be a finite number ≥ 0");
-        if (LrAnnealSteps < 0) Fail(nameof(LrAnnealSteps), LrAnnealSteps, "must be ≥ 0 (0 disables annealing)");
-        if (LogInterval <= 0) Fail(nameof(LogInterval), LogInterval, "must be positive");
-        if (SaveInterval <= 0) Fail(nameof(SaveInterval), SaveInterval, "must be positive");
-        if (MaxSteps is < 0) Fail(nameof(MaxSteps), MaxSteps, "must be ≥ 0 (unset trains until cancelled)");
+        Check(nameof(EmaRates), string.Join(",", EmaRates.Select(r => r.ToString("R", CultureInfo.InvariantCulture))), TrainingRules.EmaRates(EmaRates));
+        Check(nameof(WeightDecay), WeightDecay, TrainingRules.WeightDecay(WeightDecay));
+        Check(nameof(LrAnnealSteps), LrAnnealSteps, TrainingRules.LrAnnealSteps(LrAnnealSteps));
+        Check(nameof(LogInterval), LogInterval, TrainingRules.Interval(LogInterval));
+        Check(nameof(SaveInterval), SaveInterval, TrainingRules.Interval(SaveInterval));
+        if (MaxSteps is < 0) Check(nameof(MaxSteps), MaxSteps, "0 or a positive number of steps (unset trains until cancelled)");
     }
 
-    static void Fail(string name, object? value, string rule) =>
-        throw new TrainingOptionException(name, string.Create(CultureInfo.InvariantCulture, $"{value}"), rule);
+    static void Check(string name, object? value, string? rule)
+    {
+        if (rule is not null) throw new TrainingOptionException(name, string.Create(CultureInfo.InvariantCulture, $"{value}"), "must be " + rule);
+    }
 }
 
 /// <summary>

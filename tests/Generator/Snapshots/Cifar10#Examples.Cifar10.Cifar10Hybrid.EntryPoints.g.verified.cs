@@ -42,7 +42,7 @@ partial class Cifar10Hybrid
             Lr = 0.0001,
             BatchSize = 128,
             Microbatch = -1,
-            EmaRates = new[] { 0.9999 },
+            EmaRates = new double[] { 0.9999 },
             ScheduleSampler = ScheduleSampler.Uniform,
             WeightDecay = 0.0,
             LrAnnealSteps = 0,
@@ -52,8 +52,8 @@ partial class Cifar10Hybrid
         CreateNetwork: CreateNetwork,
         CreateDiffusion: CreateDiffusion);
 
-    /// <summary>Runs this model's command-line tool (<c>train</c>, <c>sample</c>, <c>nll</c>, <c>info</c>; <c>--help</c> lists
-    /// every option) and returns the exit code. Call it from your own <c>Main</c>, or leave <c>Main</c> out of an
-    /// executable with one model and the generator calls it for you.</summary>
+    /// <summary>Runs this model's command-line tool (<c>train</c>, <c>sample</c>, <c>merge</c>, <c>nll</c>, <c>evaluate</c>,
+    /// <c>report</c>, <c>info</c>; <c>--help</c> lists every option) and returns the exit code. Call it from your
+    /// own <c>Main</c>, or leave <c>Main</c> out of an executable with one model and the generator calls it for you.</summary>
     public static int Run(string[] args) => CommandLineHost.Run(Definition, args);
 }

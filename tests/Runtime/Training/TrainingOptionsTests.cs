@@ -10,7 +10,7 @@ public sealed class TrainingOptionsTests
         Assert.Equal([0.9999], TrainingOptions.ParseEmaRates(" 0.9999 "));
         Assert.Empty(TrainingOptions.ParseEmaRates(""));
         var error = Assert.Throws<FormatException>(() => TrainingOptions.ParseEmaRates("0.9999,1.5"));
-        Assert.Contains("'1.5'", error.Message);
+        Assert.Contains("in [0, 1]", error.Message);
     }
 
     [Fact]
@@ -28,9 +28,9 @@ public sealed class TrainingOptionsTests
     public void Invalid_options_are_refused_by_name()
     {
         var error = Assert.Throws<TrainingOptionException>(() => new TrainingOptions { SaveInterval = 0 }.Validate());
-        Assert.Equal("training option SaveInterval = 0 must be positive", error.Message);
+        Assert.Equal("training option SaveInterval = 0 must be a positive number of steps", error.Message);
         // The parts apart, for the command-line tool to name its flag instead of the property.
-        Assert.Equal(("SaveInterval", "0", "must be positive"), (error.Option, error.Value, error.Rule));
+        Assert.Equal(("SaveInterval", "0", "must be a positive number of steps"), (error.Option, error.Value, error.Rule));
         Assert.Equal("EmaRates", Assert.Throws<TrainingOptionException>(() => new TrainingOptions { EmaRates = [0.99, 0.99] }.Validate()).Option);
         Assert.Equal("NaN", Assert.Throws<TrainingOptionException>(() => new TrainingOptions { Lr = double.NaN }.Validate()).Value);
     }
