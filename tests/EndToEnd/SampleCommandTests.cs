@@ -36,8 +36,10 @@ public sealed class SampleCommandTests : IDisposable
         }
 
         using var grid = Image.Load(output + ".png");
-        Assert.Equal((3 * 10) + 2, grid.Width);
-        Assert.Equal((2 * 10) + 2, grid.Height);
+        // 8-pixel samples, shown 12 times as large (96 pixels) with 2-pixel gaps: three columns, two rows.
+        var shown = 8 * SampleImages.DefaultScale(8, 8);
+        Assert.Equal((3 * (shown + 2)) + 2, grid.Width);
+        Assert.Equal((2 * (shown + 2)) + 2, grid.Height);
     }
 
     [Fact]
