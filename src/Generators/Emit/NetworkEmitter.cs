@@ -12,7 +12,9 @@ internal static class NetworkEmitter
     public static string Emit(ModelSpec spec)
     {
         var plan = spec.Network;
-        var writer = SourceWriter.ForModel(spec, "System", "System.Linq", "ImprovedDdpm", "TorchSharp.Modules", "static TorchSharp.torch");
+        // TorchSharp.Modules has a SiLU and an Upsample of its own; the aliases pick ours, so every block is named bare.
+        var writer = SourceWriter.ForModel(spec, "System", "System.Linq", "ImprovedDdpm", "TorchSharp.Modules", "static TorchSharp.torch",
+            "SiLU = global::ImprovedDdpm.SiLU", "Upsample = global::ImprovedDdpm.Upsample");
         writer.Line("/// <summary>A new network with the reference's initialisation (output layers start at zero).</summary>");
         writer.Line("public static Network CreateNetwork() => new();");
         writer.Line();
@@ -44,6 +46,8 @@ internal static class NetworkEmitter
         writer.Line($"const int EmbedChannels = {Literal.Of(plan.EmbedChannels)};");
         writer.Line($"const double Dropout = {Literal.Of(plan.Dropout)};");
         writer.Line();
+        writer.Line("// Named as the reference's UNetModel names them: TorchSharp registers each module under its field name, so");
+        writer.Line("// state_dict() has the reference's keys and its checkpoints load key for key.");
         writer.Line("public readonly Sequential time_embed;");
         if (plan.ClassConditional) writer.Line("public readonly Embedding label_emb;");
         writer.Line("public readonly ModuleList<TimestepEmbedSequential> input_blocks;");
@@ -69,7 +73,7 @@ internal static class NetworkEmitter
         writer.Line("time_embed = nn.Sequential(");
         writer.Indent();
         writer.Line("nn.Linear(ModelChannels, EmbedChannels),");
-        writer.Line("new global::ImprovedDdpm.SiLU(),");
+        writer.Line("new SiLU(),");
         writer.Line("nn.Linear(EmbedChannels, EmbedChannels));");
         writer.Outdent();
         if (plan.ClassConditional) writer.Line("label_emb = nn.Embedding(NumClasses, EmbedChannels);");
@@ -84,7 +88,7 @@ internal static class NetworkEmitter
         writer.Line("@out = nn.Sequential(");
         writer.Indent();
         writer.Line($"new GroupNorm32({Literal.Of(last)}),");
-        writer.Line("new global::ImprovedDdpm.SiLU(),");
+        writer.Line("new SiLU(),");
         writer.Line("ModuleInit.Zeroed(new OutputConvolution(ModelChannels, OutChannels)));");
         writer.Outdent();
         writer.Line("RegisterComponents();");
@@ -116,7 +120,7 @@ internal static class NetworkEmitter
         LayerKind.ResBlock => $"Res({Literal.Of(layer.InChannels)}, {Literal.Of(layer.OutChannels)})",
         LayerKind.Attention => $"Attention({Literal.Of(layer.InChannels)}, heads: {Literal.Of(layer.Heads)})",
         LayerKind.Downsample => $"new Downsample({Literal.Of(layer.InChannels)}, useConv: true)",
-        _ => $"new global::ImprovedDdpm.Upsample({Literal.Of(layer.InChannels)}, useConv: true)",
+        _ => $"new Upsample({Literal.Of(layer.InChannels)}, useConv: true)",
     };
 
     static void EmitForward(SourceWriter writer, NetworkPlan plan)

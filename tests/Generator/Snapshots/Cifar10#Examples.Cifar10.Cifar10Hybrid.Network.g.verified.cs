@@ -17,6 +17,8 @@ using System.Linq;
 using ImprovedDdpm;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using SiLU = global::ImprovedDdpm.SiLU;
+using Upsample = global::ImprovedDdpm.Upsample;
 
 namespace Examples.Cifar10;
 
@@ -46,6 +48,8 @@ partial class Cifar10Hybrid
         const int EmbedChannels = 512;
         const double Dropout = 0.3;
 
+        // Named as the reference's UNetModel names them: TorchSharp registers each module under its field name, so
+        // state_dict() has the reference's keys and its checkpoints load key for key.
         public readonly Sequential time_embed;
         public readonly ModuleList<TimestepEmbedSequential> input_blocks;
         public readonly TimestepEmbedSequential middle_block;
@@ -56,7 +60,7 @@ partial class Cifar10Hybrid
         {
             time_embed = nn.Sequential(
                 nn.Linear(ModelChannels, EmbedChannels),
-                new global::ImprovedDdpm.SiLU(),
+                new SiLU(),
                 nn.Linear(EmbedChannels, EmbedChannels));
 
             input_blocks = nn.ModuleList(
@@ -88,17 +92,17 @@ partial class Cifar10Hybrid
                 new TimestepEmbedSequential(Res(512, 256)),
                 new TimestepEmbedSequential(Res(512, 256)),
                 new TimestepEmbedSequential(Res(512, 256)),
-                new TimestepEmbedSequential(Res(512, 256), new global::ImprovedDdpm.Upsample(256, useConv: true)),
+                new TimestepEmbedSequential(Res(512, 256), new Upsample(256, useConv: true)),
                 // 8x8
                 new TimestepEmbedSequential(Res(512, 256), Attention(256, heads: 4)),
                 new TimestepEmbedSequential(Res(512, 256), Attention(256, heads: 4)),
                 new TimestepEmbedSequential(Res(512, 256), Attention(256, heads: 4)),
-                new TimestepEmbedSequential(Res(512, 256), Attention(256, heads: 4), new global::ImprovedDdpm.Upsample(256, useConv: true)),
+                new TimestepEmbedSequential(Res(512, 256), Attention(256, heads: 4), new Upsample(256, useConv: true)),
                 // 16x16
                 new TimestepEmbedSequential(Res(512, 256), Attention(256, heads: 4)),
                 new TimestepEmbedSequential(Res(512, 256), Attention(256, heads: 4)),
                 new TimestepEmbedSequential(Res(512, 256), Attention(256, heads: 4)),
-                new TimestepEmbedSequential(Res(384, 256), Attention(256, heads: 4), new global::ImprovedDdpm.Upsample(256, useConv: true)),
+                new TimestepEmbedSequential(Res(384, 256), Attention(256, heads: 4), new Upsample(256, useConv: true)),
                 // 32x32
                 new TimestepEmbedSequential(Res(384, 128)),
                 new TimestepEmbedSequential(Res(256, 128)),
@@ -107,7 +111,7 @@ partial class Cifar10Hybrid
 
             @out = nn.Sequential(
                 new GroupNorm32(128),
-                new global::ImprovedDdpm.SiLU(),
+                new SiLU(),
                 ModuleInit.Zeroed(new OutputConvolution(ModelChannels, OutChannels)));
             RegisterComponents();
         }

@@ -17,6 +17,8 @@ using System.Linq;
 using ImprovedDdpm;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using SiLU = global::ImprovedDdpm.SiLU;
+using Upsample = global::ImprovedDdpm.Upsample;
 
 namespace Examples.ImageNet64;
 
@@ -49,6 +51,8 @@ partial class ImageNet64Cond
         const int EmbedChannels = 768;
         const double Dropout = 0.0;
 
+        // Named as the reference's UNetModel names them: TorchSharp registers each module under its field name, so
+        // state_dict() has the reference's keys and its checkpoints load key for key.
         public readonly Sequential time_embed;
         public readonly Embedding label_emb;
         public readonly ModuleList<TimestepEmbedSequential> input_blocks;
@@ -60,7 +64,7 @@ partial class ImageNet64Cond
         {
             time_embed = nn.Sequential(
                 nn.Linear(ModelChannels, EmbedChannels),
-                new global::ImprovedDdpm.SiLU(),
+                new SiLU(),
                 nn.Linear(EmbedChannels, EmbedChannels));
             label_emb = nn.Embedding(NumClasses, EmbedChannels);
 
@@ -93,17 +97,17 @@ partial class ImageNet64Cond
                 new TimestepEmbedSequential(Res(1536, 768), Attention(768, heads: 4)),
                 new TimestepEmbedSequential(Res(1536, 768), Attention(768, heads: 4)),
                 new TimestepEmbedSequential(Res(1536, 768), Attention(768, heads: 4)),
-                new TimestepEmbedSequential(Res(1344, 768), Attention(768, heads: 4), new global::ImprovedDdpm.Upsample(768, useConv: true)),
+                new TimestepEmbedSequential(Res(1344, 768), Attention(768, heads: 4), new Upsample(768, useConv: true)),
                 // 16x16
                 new TimestepEmbedSequential(Res(1344, 576), Attention(576, heads: 4)),
                 new TimestepEmbedSequential(Res(1152, 576), Attention(576, heads: 4)),
                 new TimestepEmbedSequential(Res(1152, 576), Attention(576, heads: 4)),
-                new TimestepEmbedSequential(Res(960, 576), Attention(576, heads: 4), new global::ImprovedDdpm.Upsample(576, useConv: true)),
+                new TimestepEmbedSequential(Res(960, 576), Attention(576, heads: 4), new Upsample(576, useConv: true)),
                 // 32x32
                 new TimestepEmbedSequential(Res(960, 384)),
                 new TimestepEmbedSequential(Res(768, 384)),
                 new TimestepEmbedSequential(Res(768, 384)),
-                new TimestepEmbedSequential(Res(576, 384), new global::ImprovedDdpm.Upsample(384, useConv: true)),
+                new TimestepEmbedSequential(Res(576, 384), new Upsample(384, useConv: true)),
                 // 64x64
                 new TimestepEmbedSequential(Res(576, 192)),
                 new TimestepEmbedSequential(Res(384, 192)),
@@ -112,7 +116,7 @@ partial class ImageNet64Cond
 
             @out = nn.Sequential(
                 new GroupNorm32(192),
-                new global::ImprovedDdpm.SiLU(),
+                new SiLU(),
                 ModuleInit.Zeroed(new OutputConvolution(ModelChannels, OutChannels)));
             RegisterComponents();
         }

@@ -15,6 +15,8 @@ using System.Linq;
 using ImprovedDdpm;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using SiLU = global::ImprovedDdpm.SiLU;
+using Upsample = global::ImprovedDdpm.Upsample;
 
 namespace Users;
 
@@ -47,6 +49,8 @@ partial class Tiny
         const int EmbedChannels = 128;
         const double Dropout = 0.0;
 
+        // Named as the reference's UNetModel names them: TorchSharp registers each module under its field name, so
+        // state_dict() has the reference's keys and its checkpoints load key for key.
         public readonly Sequential time_embed;
         public readonly Embedding label_emb;
         public readonly ModuleList<TimestepEmbedSequential> input_blocks;
@@ -58,7 +62,7 @@ partial class Tiny
         {
             time_embed = nn.Sequential(
                 nn.Linear(ModelChannels, EmbedChannels),
-                new global::ImprovedDdpm.SiLU(),
+                new SiLU(),
                 nn.Linear(EmbedChannels, EmbedChannels));
             label_emb = nn.Embedding(NumClasses, EmbedChannels);
 
@@ -75,14 +79,14 @@ partial class Tiny
             output_blocks = nn.ModuleList(
                 // 4x4
                 new TimestepEmbedSequential(Res(128, 64), Attention(64, heads: 2)),
-                new TimestepEmbedSequential(Res(96, 64), Attention(64, heads: 2), new global::ImprovedDdpm.Upsample(64, useConv: true)),
+                new TimestepEmbedSequential(Res(96, 64), Attention(64, heads: 2), new Upsample(64, useConv: true)),
                 // 8x8
                 new TimestepEmbedSequential(Res(96, 32)),
                 new TimestepEmbedSequential(Res(64, 32)));
 
             @out = nn.Sequential(
                 new GroupNorm32(32),
-                new global::ImprovedDdpm.SiLU(),
+                new SiLU(),
                 ModuleInit.Zeroed(new OutputConvolution(ModelChannels, OutChannels)));
             RegisterComponents();
         }
