@@ -21,10 +21,10 @@ public sealed class ReportCommandTests : IDisposable
         for (var step = 9; step < 200; step += 10)
         {
             var loss = 1.0 / Math.Sqrt(step + 1);
-            log.Append(new TrainingLogRow(step, (step + 1) * 8, 100, 1e-4, new Dictionary<string, double>
+            TermAverages Term(double scale) => new(scale * loss, [2 * scale * loss, scale * loss, 0.7 * scale * loss, 0.5 * scale * loss]);
+            log.Append(new TrainingLogRow(step, (step + 1) * 8, 100, 1e-4, GradNorm: 1, new Dictionary<LossTerm, TermAverages>
             {
-                ["loss"] = loss, ["mse"] = 0.9 * loss, ["vb"] = 0.1 * loss, ["grad_norm"] = 1,
-                ["loss_q0"] = 2 * loss, ["loss_q1"] = loss, ["loss_q2"] = 0.7 * loss, ["loss_q3"] = 0.5 * loss,
+                [LossTerm.Loss] = Term(1), [LossTerm.Mse] = Term(0.9), [LossTerm.Vb] = Term(0.1),
             }));
         }
         File.WriteAllLines(Path.Combine(run, "nll_terms.csv"),

@@ -49,7 +49,7 @@ sealed class TrainingConsole(IAnsiConsole console, string modelName, long? maxSt
 
     public void OnLog(TrainingLogRow row)
     {
-        var values = string.Join("  ", ShownColumns(row).Select(key => $"{key} {Number(row.Values[key])}"));
+        var values = string.Join("  ", ShownValues(row).Select(value => $"{value.Name} {Number(value.Value)}"));
         console.MarkupLine($"[grey]step {row.Step}[/]  {Markup.Escape(values)}  [grey]{row.SamplesPerSecond.ToString("F1", CultureInfo.InvariantCulture)} samples/s[/]");
     }
 
@@ -58,8 +58,17 @@ sealed class TrainingConsole(IAnsiConsole console, string modelName, long? maxSt
             (checkpoint.Ema.Count > 0 ? ", " + string.Join(", ", checkpoint.Ema.Select(e => Path.GetFileName(e.Path))) : "") +
             $", {Path.GetFileName(checkpoint.OptimizerPath)}");
 
-    static IEnumerable<string> ShownColumns(TrainingLogRow row) =>
-        new[] { "loss", "mse", "vb", "loss_q0", "loss_q1", "loss_q2", "loss_q3", "grad_norm" }.Where(row.Values.ContainsKey);
+    /// <summary>Each term's mean, the loss per quartile of t, then the gradient norm.</summary>
+    static IEnumerable<(string Name, double Value)> ShownValues(TrainingLogRow row)
+    {
+        foreach (var (term, averages) in row.Terms.OrderBy(term => term.Key)) yield return (TrainingLogColumns.Of(term), averages.Mean);
+        var quartiles = row.Terms[LossTerm.Loss].Quartiles;
+        for (var q = 0; q < quartiles.Count; q++)
+        {
+            if (quartiles[q] is { } value) yield return (TrainingLogColumns.Of(LossTerm.Loss, q), value);
+        }
+        yield return (TrainingLogColumns.GradNorm, row.GradNorm);
+    }
 
     static string Number(double value) => value.ToString("G4", CultureInfo.InvariantCulture);
 

@@ -36,7 +36,7 @@ public sealed record ProgressCsv(IReadOnlyList<string> Columns, IReadOnlyList<IR
     }
 
     /// <summary>(x, value) of every row that has both <paramref name="column"/> and <paramref name="x"/> (the step by default).</summary>
-    public (double[] Xs, double[] Values) Series(string column, string x = "step")
+    public (double[] Xs, double[] Values) Series(string column, string x = TrainingLogColumns.Step)
     {
         var rows = Rows.Where(r => r.ContainsKey(column) && r.ContainsKey(x)).ToList();
         return ([.. rows.Select(r => r[x])], [.. rows.Select(r => r[column])]);

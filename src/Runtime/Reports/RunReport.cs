@@ -33,7 +33,7 @@ public static class RunReport
         TrainingCurves.SaveSchedulesPng(model.CreateDiffusion("").Tables.AlphasCumprod, model.Name, schedules);
         sections.Add(("Noise schedule", schedules, "alpha_bar_t of the linear and cosine schedules, and of this model (dashed)."));
 
-        var progress = ReadIfThere(Path.Combine(runDirectory, TrainLoop.ProgressFileName), "a progress.csv of train", "step", "loss");
+        var progress = ReadIfThere(Path.Combine(runDirectory, TrainLoop.ProgressFileName), "a progress.csv of train", TrainingLogColumns.Step, TrainingLogColumns.Of(LossTerm.Loss));
         var loss = Path.Combine(outputDirectory, LossCurveWriter.FileName);
         if (progress is not null && TrainingCurves.SaveLossPng(progress, loss))
             sections.Add(("Training loss", loss, "Interval means of progress.csv: loss, mse, vb, and the loss per quartile of t."));

@@ -17,7 +17,9 @@ public static class TrainingCurves
         if (progress.Rows.Count == 0) return false;
         var plot = LogPlot("Training loss", "step", "loss (log scale)");
         var index = 0;
-        foreach (var (column, thick) in new[] { ("loss", true), ("mse", true), ("vb", true), ("loss_q0", false), ("loss_q1", false), ("loss_q2", false), ("loss_q3", false) })
+        var terms = Enum.GetValues<LossTerm>().Select(term => (TrainingLogColumns.Of(term), true));
+        var lossQuartiles = Enumerable.Range(0, 4).Select(q => (TrainingLogColumns.Of(LossTerm.Loss, q), false));
+        foreach (var (column, thick) in terms.Concat(lossQuartiles))
         {
             var (steps, values) = progress.Series(column);
             AddLogLine(plot, steps, values, column, index++, thick ? 2 : 1);

@@ -237,8 +237,7 @@ public sealed class TrainLoop : IDisposable
         log.Restore(state.PendingLog);
         // Rows past the checkpoint go, and so does a partial row of the interval it was saved in (written when that
         // run ended there): the resumed run logs the whole interval.
-        var pendingSteps = state.PendingLog is { } pending && pending.TryGetValue("grad_norm", out var gradNorms) ? gradNorms.Count : 0;
-        progress.DropRowsFrom(Step - pendingSteps);
+        progress.DropRowsFrom(Step - log.PendingSteps);
         LastCheckpoint = checkpoint;
         lastSavedStep = checkpoint.Directory == RunDirectory ? Step : -1;
     }
@@ -310,7 +309,7 @@ public sealed class TrainLoop : IDisposable
         var loss = ForwardBackward(step, images, labels);
         var gradNorm = GradNorm();
         if (!double.IsFinite(gradNorm)) throw new TrainingDivergedException(step, "gradient norm", gradNorm, LastCheckpoint);
-        log.Add("grad_norm", gradNorm);
+        log.AddGradNorm(gradNorm);
 
         lr = AnnealedLr(Options.Lr, Options.LrAnnealSteps, step);
         optimizer.LearningRate = lr;
@@ -361,10 +360,10 @@ public sealed class TrainLoop : IDisposable
             sampler.UpdateWithAllLosses(drawn.Timesteps, perExample);
 
             var loss = (losses.Loss * weights).mean();
-            foreach (var (key, term) in new[] { ("loss", losses.Loss), ("mse", losses.Mse), ("vb", losses.Vb) })
+            foreach (var (term, values) in new[] { (LossTerm.Loss, losses.Loss), (LossTerm.Mse, losses.Mse), (LossTerm.Vb, losses.Vb) })
             {
-                if (term is null) continue;
-                log.AddTerm(key, ToDoubles(term * weights), drawn.Timesteps, diffusion.NumTimesteps);
+                if (values is null) continue;
+                log.AddTerm(term, ToDoubles(values * weights), drawn.Timesteps, diffusion.NumTimesteps);
             }
             lossSum += loss.item<float>();
             microbatches++;

@@ -35,19 +35,34 @@ public sealed record TrainingStarted(string RunDirectory, long Step, TrainingChe
 public sealed record TrainingStep(long Step, long Samples, double Loss, double GradNorm, double Lr);
 
 /// <summary>
-/// The averages of one logging interval, as the reference's <c>logger.dumpkvs</c> writes them: <c>loss</c>,
-/// <c>mse</c>, <c>vb</c> (importance-weighted, as the reference logs them), their per-quartile means <c>loss_q0</c>…
-/// <c>loss_q3</c> (quartile = ⌊4t/T⌋), <c>grad_norm</c>; plus the last step's index, the samples seen, the throughput
-/// over the interval and the learning rate.
+/// The averages of one logging interval, as the reference's <c>logger.dumpkvs</c> writes them: each loss term
+/// (importance-weighted, as the reference logs them) with its per-quartile means (quartile = ⌊4t/T⌋), and the gradient
+/// norm; plus the last step's index, the samples seen, the throughput over the interval and the learning rate.
 /// </summary>
-/// <param name="Values">The averaged values by the reference's key; a quartile no example fell into is absent.</param>
-public sealed record TrainingLogRow(long Step, long Samples, double SamplesPerSecond, double Lr, IReadOnlyDictionary<string, double> Values)
+/// <param name="Terms">The terms the loss has: always <see cref="LossTerm.Loss"/>, <see cref="LossTerm.Mse"/> and
+/// <see cref="LossTerm.Vb"/> when the loss type has them.</param>
+public sealed record TrainingLogRow(long Step, long Samples, double SamplesPerSecond, double Lr, double GradNorm, IReadOnlyDictionary<LossTerm, TermAverages> Terms)
 {
     /// <summary>The interval's mean loss.</summary>
-    public double Loss => Values["loss"];
+    public double Loss => Terms[LossTerm.Loss].Mean;
+}
 
-    /// <summary>The interval's mean gradient norm.</summary>
-    public double GradNorm => Values["grad_norm"];
+/// <summary>A loss term's averages over a logging interval.</summary>
+/// <param name="Quartiles">The means over the examples whose t fell in each quarter of the schedule (the reference's
+/// <c>loss_q0</c>…<c>loss_q3</c>); null where no example fell.</param>
+public sealed record TermAverages(double Mean, IReadOnlyList<double?> Quartiles);
+
+/// <summary>The terms of the training loss the reference logs (see <see cref="LossTerms"/>).</summary>
+public enum LossTerm
+{
+    /// <summary>The loss that is minimised.</summary>
+    Loss,
+
+    /// <summary>The mean-squared error part of a hybrid or MSE loss.</summary>
+    Mse,
+
+    /// <summary>The variational-bound part of a hybrid loss.</summary>
+    Vb,
 }
 
 /// <summary>Why <see cref="TrainLoop.Run"/> returned.</summary>

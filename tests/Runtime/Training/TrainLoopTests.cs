@@ -209,8 +209,9 @@ public sealed class TrainLoopTests(ITestOutputHelper output) : IDisposable
             Assert.True(double.Parse(fields[2], System.Globalization.CultureInfo.InvariantCulture) > 0);
             Assert.Equal(steps.Average(s => s.GradNorm), Parse(fields[4]), 1e-9);
             Assert.Equal(steps.Average(s => s.Loss), Parse(fields[5]), 1e-6);
-            var values = recorder.Rows[row].Values;
-            Assert.Equal(values["loss"], values["mse"] + values["vb"], 1e-6);
+            var terms = recorder.Rows[row].Terms;
+            Assert.Equal(terms[LossTerm.Loss].Mean, terms[LossTerm.Mse].Mean + terms[LossTerm.Vb].Mean, 1e-6);
+            Assert.Equal(recorder.Rows[row].GradNorm, Parse(fields[4]));
             Assert.Equal(recorder.Rows[row].Loss, Parse(fields[5]));
         }
 
