@@ -22,7 +22,7 @@ internal static class NetworkEmitter
         writer.Line($"/// The U-Net of {spec.ClassName}, {Literal.Count(plan.ParameterCount)} parameters: the reference's <c>UNetModel</c> with this");
         writer.Line("/// configuration's channel counts fixed. It embeds the timesteps it is given; the diffusion rescales them.");
         writer.Line("/// </summary>");
-        writer.Open("public sealed class Network : nn.Module, IDiffusionNetwork");
+        writer.Open("public sealed class Network : DiffusionNetworkModule");
         writer.Line("/// <summary>Height and width of the images, in pixels.</summary>");
         writer.Line($"public const int ImageSize = {Literal.Of(plan.ImageSize)};");
         writer.Line();
@@ -131,7 +131,7 @@ internal static class NetworkEmitter
             ? "/// <param name=\"y\">[N] class labels (int64), required.</param>"
             : "/// <param name=\"y\">Must be null: this network is not class-conditional.</param>");
         writer.Line("/// <returns>[N, OutChannels, ImageSize, ImageSize].</returns>");
-        writer.Open("public Tensor forward(Tensor x, Tensor timesteps, Tensor? y = null)");
+        writer.Open("public override Tensor forward(Tensor x, Tensor timesteps, Tensor? y = null)");
         writer.Line($"NetworkChecks.Input(x, InChannels, sizeMultiple: {Literal.Of(1 << (plan.ChannelMult.Count - 1))}, timesteps);");
         if (plan.ClassConditional)
             writer.Line("if (y is null) throw new ArgumentNullException(nameof(y), \"this network is class-conditional: give class labels y\");");

@@ -2,20 +2,16 @@ using System.CommandLine;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using Spectre.Console;
-using TorchSharp;
 
 namespace ImprovedDdpm;
 
 public static partial class CommandLineHost
 {
-    /// <summary>The folder under the current directory that holds runs made without <c>--run-dir</c>.</summary>
-    public const string RunsFolder = "runs";
-
     static Command TrainCommand(ModelDefinition model)
     {
         var defaults = model.Training;
         var dataDir = new Option<string>("--data-dir") { Description = "Training images: a folder of jpg/jpeg/png/gif (recursive; class = file name before the first '_'), CIFAR-10's binary batches, or an .npz (arr_0 NHWC uint8, optional labels).", Required = true };
-        var runDir = new Option<string?>("--run-dir") { Description = $"Where checkpoints, progress.csv and loss.png go. If omitted, a new folder {RunsFolder}/{model.Name}-<time> here; with --resume, the newest such folder." };
+        var runDir = new Option<string?>("--run-dir") { Description = $"Where checkpoints, progress.csv and loss.png go. If omitted, a new folder {TrainingRun.RunsFolder}/{model.Name}-<time> here; with --resume, the newest such folder." };
         var maxSteps = new Option<long?>("--max-steps") { Description = "Stop after this many optimiser steps in total, with a checkpoint. If omitted, run until --lr-anneal-steps or Ctrl+C (which also saves)." };
         var resume = new Option<bool>("--resume") { Description = "Continue the run in --run-dir exactly where its newest complete checkpoint left it (weights, optimizer, EMA, step, data order); --run-dir must exist, and the batch size, microbatch and data must be the run's. Without it, a --run-dir that holds checkpoints is refused." };
         var resumeCheckpoint = new Option<string?>("--resume-checkpoint") { Description = "Start from a checkpoint of another run, ours or the reference's modelNNNNNN.pt (with opt/ema files beside it when present), at its step." };
@@ -37,8 +33,6 @@ public static partial class CommandLineHost
         };
         command.SetAction(result => Guarded(() =>
         {
-            if (result.GetValue(resume) && result.GetValue(resumeCheckpoint) is not null)
-                throw new ArgumentException("--resume continues --run-dir's own checkpoints and --resume-checkpoint starts from another run's: give one of them");
             var options = defaults with
             {
                 BatchSize = result.GetValue(batchSize) ?? defaults.BatchSize,
@@ -53,53 +47,32 @@ public static partial class CommandLineHost
                 MaxSteps = result.GetValue(maxSteps),
                 Seed = result.GetValue(seed),
             };
-            return Train(model, new TrainCommandOptions(result.GetValue(dataDir)!, result.GetValue(runDir), result.GetValue(resume),
-                result.GetValue(resumeCheckpoint), options, result.GetValue(device)!));
+            return Train(model, new TrainingRunOptions(result.GetValue(dataDir)!)
+            {
+                RunDirectory = result.GetValue(runDir),
+                Resume = result.GetValue(resume),
+                ResumeCheckpoint = result.GetValue(resumeCheckpoint),
+                Training = options,
+                Device = result.GetValue(device),
+            });
         }));
         return command;
     }
 
-    sealed record TrainCommandOptions(string DataDir, string? RunDir, bool Resume, string? ResumeCheckpoint, TrainingOptions Training, string Device);
-
-    static int Train(ModelDefinition model, TrainCommandOptions command)
+    /// <summary>The library's training run under the live display, stopped (with a checkpoint) by Ctrl+C or SIGTERM.</summary>
+    static int Train(ModelDefinition model, TrainingRunOptions options)
     {
         var console = AnsiConsole.Console;
-        var options = command.Training;
-        options.Validate();
-        if (command.RunDir is not null) OutputFiles.CheckIsNoFile("--run-dir", command.RunDir);
-        var device = torch.device(command.Device);
-        var dataset = ImageDatasets.Open(command.DataDir, model.ImageSize, model.ClassConditional, model.ClassConditional ? model.NumClasses : null);
-        if (dataset.Channels != model.Channels)
-            throw new DataException(dataset.Source, $"{dataset.Source} gives {dataset.Channels}-channel images; {model.Name} takes {model.Channels} channels");
-        var runDirectory = ChooseRunDirectory(model, command.RunDir, command.Resume);
-        if (!command.Resume) RefuseToOverwrite(runDirectory);
-        var removed = TrainingCheckpoint.DeleteInterruptedSaves(runDirectory);
-        if (removed.Count > 0)
-            console.WriteLine($"Removed {removed.Count} temporary file{(removed.Count > 1 ? "s" : "")} of an interrupted save from {runDirectory}: {string.Join(", ", removed)}");
-
-        torch.random.manual_seed(options.Seed); // the initial weights, so that the seed fixes the whole run
-        using var network = model.CreateNetwork();
-        if (device.type != DeviceType.CPU) network.to(device);
-        var diffusion = model.CreateDiffusion(""); // training uses every step; a declared respacing is for sampling
-        using var display = new TrainingConsole(console, model.Name, options.MaxSteps);
-        using var loop = new TrainLoop(network, diffusion, options, runDirectory,
-            consumed => Batches(new TrainingDataLoader(dataset, options.BatchSize, options.Seed, device, startBatch: consumed)),
-            [display, new LossCurveWriter(Path.Combine(runDirectory, LossCurveWriter.FileName))])
+        using var display = new TrainingConsole(console, model.Name, (options.Training ?? model.Training).MaxSteps);
+        using var run = TrainingRun.Open(model, options, [display, new LossCurveWriter()]);
+        if (run.RemovedTemporaryFiles is { Count: > 0 } removed)
+            console.WriteLine($"Removed {removed.Count} temporary file{(removed.Count > 1 ? "s" : "")} of an interrupted save from {run.RunDirectory}: {string.Join(", ", removed)}");
+        if (run.ResumeFoundNoCheckpoint) WriteWarning($"{run.RunDirectory} holds no checkpoint yet: starting from step 0.");
+        foreach (var skipped in run.SkippedCheckpoints)
         {
-            Inputs = RunInputs.Of(model.Name, dataset, options),
-        };
-
-        if (command.Resume)
-        {
-            if (!loop.Resume())
-                WriteWarning($"{runDirectory} holds no checkpoint yet: starting from step 0.");
-            foreach (var skipped in loop.SkippedOnResume)
-            {
-                WriteWarning(string.Create(CultureInfo.InvariantCulture,
-                    $"checkpoint step {skipped.Step} cannot be used ({skipped.Reason}); resumed from step {loop.Step} instead, and step {skipped.Step}'s files will be written anew when the run gets there."));
-            }
+            WriteWarning(string.Create(CultureInfo.InvariantCulture,
+                $"checkpoint step {skipped.Step} cannot be used ({skipped.Reason}); resumed from step {run.Step} instead, and step {skipped.Step}'s files will be written anew when the run gets there."));
         }
-        if (command.ResumeCheckpoint is { } start) loop.StartFrom(start);
 
         using var cancellation = new CancellationTokenSource();
         ConsoleCancelEventHandler onCtrlC = (_, e) =>
@@ -115,67 +88,13 @@ public static partial class CommandLineHost
         });
         try
         {
-            var outcome = display.Run(() => loop.Run(cancellation.Token));
+            var outcome = display.Run(() => run.Run(cancellation.Token));
             console.WriteLine($"{Describe(outcome.Reason)} after step {outcome.Step}; checkpoint {outcome.Checkpoint.ModelPath}");
             return 0;
         }
         finally
         {
             Console.CancelKeyPress -= onCtrlC;
-        }
-    }
-
-    /// <summary>
-    /// The given run folder (which must exist to be resumed: a mistyped one is not a new run); or a new one under
-    /// <see cref="RunsFolder"/>; or, to resume, the newest one there that holds checkpoint files.
-    /// </summary>
-    static string ChooseRunDirectory(ModelDefinition model, string? runDir, bool resume)
-    {
-        if (runDir is not null)
-        {
-            var folder = Path.GetFullPath(runDir);
-            if (resume && !Directory.Exists(folder))
-            {
-                throw new ArgumentException(File.Exists(folder)
-                    ? $"--run-dir {folder} is a file, not a run folder"
-                    : $"--run-dir {folder} does not exist, so there is no run to resume: check the path, or leave out --resume to start a new run there");
-            }
-            return folder;
-        }
-        var runs = Path.GetFullPath(RunsFolder);
-        if (resume)
-        {
-            // Any checkpoint file counts, usable or not: the newest run is the one to resume, or to be told about.
-            var newest = Directory.Exists(runs)
-                ? Directory.EnumerateDirectories(runs, model.Name + "-*").Where(d => TrainingCheckpoint.CheckpointFiles(d).Count > 0).Order(StringComparer.Ordinal).LastOrDefault()
-                : null;
-            return newest ?? throw new ArgumentException($"--resume without --run-dir continues the newest run in {runs}, but it holds no {model.Name} run with a checkpoint");
-        }
-        return Path.Combine(runs, $"{model.Name}-{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}");
-    }
-
-    /// <summary>
-    /// Refuses to start a new run in a folder that holds another run's checkpoints or log: it would overwrite them
-    /// (checkpoints of the same steps, <c>loss.png</c>) or mix with them (<c>progress.csv</c>).
-    /// </summary>
-    static void RefuseToOverwrite(string runDirectory)
-    {
-        var files = TrainingCheckpoint.CheckpointFiles(runDirectory)
-            .Concat(new[] { TrainLoop.ProgressFileName, LossCurveWriter.FileName }.Select(name => Path.Combine(runDirectory, name)).Where(File.Exists))
-            .Select(Path.GetFileName)
-            .ToList();
-        if (files.Count == 0) return;
-        var what = TrainingCheckpoint.FindLatest(runDirectory) is { } latest
-            ? string.Create(CultureInfo.InvariantCulture, $"a checkpoint (step {latest.Step})")
-            : $"files of a run ({string.Join(", ", files.Take(3))}{(files.Count > 3 ? ", …" : "")})";
-        throw new ArgumentException($"{runDirectory} already holds {what}, which a new run would overwrite; pass --resume to continue that run, or choose another --run-dir");
-    }
-
-    static IEnumerator<TrainingBatch> Batches(TrainingDataLoader loader)
-    {
-        using (loader)
-        {
-            while (true) yield return loader.Next();
         }
     }
 

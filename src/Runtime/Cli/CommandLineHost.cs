@@ -133,7 +133,7 @@ public static partial class CommandLineHost
         {
             var options = new SampleOptions(result.GetValue(modelPath)!, result.GetValue(numSamples), result.GetValue(batchSize),
                 result.GetValue(respacing), result.GetValue(useDdim), result.GetValue(eta), ClipDenoised(result, clip, noClip), result.GetValue(classLabel),
-                result.GetValue(seed), result.GetValue(shard), result.GetValue(numShards), result.GetValue(device)!);
+                result.GetValue(seed), result.GetValue(shard), result.GetValue(numShards), result.GetValue(device));
             ImageSampling.Validate(model, options);
             var (firstBatch, batches) = ImageSampling.ShardBatches(options.NumSamples, options.BatchSize, options.Shard, options.NumShards);
             var count = Math.Min(options.NumSamples, (firstBatch + batches) * options.BatchSize) - (firstBatch * options.BatchSize);
@@ -201,7 +201,7 @@ public static partial class CommandLineHost
         command.SetAction(result => Guarded(() =>
         {
             var options = new NllOptions(result.GetValue(dataDir)!, result.GetValue(modelPath)!, result.GetValue(batchSize), result.GetValue(numSamples),
-                result.GetValue(respacing), ClipDenoised(result, clip, noClip), result.GetValue(seed), result.GetValue(device)!);
+                result.GetValue(respacing), ClipDenoised(result, clip, noClip), result.GetValue(seed), result.GetValue(device));
             var csv = OutputFiles.Resolve(result.GetValue(terms), NllTermsFileName);
             OutputFiles.Check("--terms-csv", result.GetValue(overwrite), csv);
             NllResult nll = null!;
@@ -241,13 +241,13 @@ public static partial class CommandLineHost
         command.SetAction(result => Guarded(() =>
         {
             if (result.GetValue(saveStats) is { } statistics) OutputFiles.Check("--save-reference-stats", result.GetValue(overwrite), statistics);
-            using var network = FidInceptionV3.Load(result.GetValue(weights)!, torch.device(result.GetValue(device)!));
+            var options = new SampleEvaluationOptions(result.GetValue(samples)!, result.GetValue(reference)!, result.GetValue(weights)!,
+                result.GetValue(batchSize), result.GetValue(saveStats), result.GetValue(device));
             SampleEvaluationResult evaluation = null!;
             AnsiConsole.Progress().Start(context =>
             {
                 var tasks = new Dictionary<string, ProgressTask>();
-                evaluation = SampleEvaluation.Run(network, result.GetValue(samples)!, result.GetValue(reference)!, result.GetValue(batchSize),
-                    result.GetValue(saveStats), new Progress<(string Step, int Done, int Total)>(p =>
+                evaluation = SampleEvaluation.Run(options, new Progress<(string Step, int Done, int Total)>(p =>
                     {
                         if (!tasks.TryGetValue(p.Step, out var task)) tasks[p.Step] = task = context.AddTask(p.Step);
                         task.MaxValue = p.Total;
@@ -316,10 +316,22 @@ public static partial class CommandLineHost
         return path.EndsWith(".npz", StringComparison.OrdinalIgnoreCase) ? path[..^4] : path;
     }
 
-    static Option<string> DeviceOption() => new("--device")
+    static Option<torch.Device> DeviceOption() => new("--device")
     {
         Description = "Where to run: cpu, or cuda / cuda:N with a CUDA build of TorchSharp.",
-        DefaultValueFactory = _ => "cpu",
+        DefaultValueFactory = _ => torch.CPU,
+        CustomParser = result =>
+        {
+            try
+            {
+                return ComputeDevices.Parse(result.Tokens[^1].Value);
+            }
+            catch (ArgumentException error)
+            {
+                result.AddError(error.Message);
+                return torch.CPU;
+            }
+        },
     };
 
     static string Text(double value) => value.ToString("G6", CultureInfo.InvariantCulture);

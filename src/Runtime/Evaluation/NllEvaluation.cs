@@ -13,7 +13,7 @@ public sealed record NllOptions(
     string? Respacing = null,
     bool ClipDenoised = true,
     long Seed = 0,
-    string Device = "cpu");
+    Device? Device = null);
 
 /// <summary>Bits per dimension over a dataset: the mean, its standard error, and the per-step terms averaged over the
 /// images, indexed by t (ascending).</summary>
@@ -36,12 +36,13 @@ public sealed record NllResult(int Count, double MeanBpd, double StandardError, 
 public static class NllEvaluation
 {
     /// <param name="progress">Told the images done, the total and the running mean after each batch.</param>
-    public static NllResult Run(ModelDefinition model, NllOptions options, IProgress<(int Done, int Total, double Mean)>? progress = null)
+    /// <param name="cancellationToken">Checked between batches.</param>
+    public static NllResult Run(ModelDefinition model, NllOptions options, IProgress<(int Done, int Total, double Mean)>? progress = null, CancellationToken cancellationToken = default)
     {
         if (options.BatchSize < 1) throw new ArgumentException($"--batch-size must be at least 1; got {options.BatchSize}");
         if (options.NumSamples is < 1) throw new ArgumentException($"--num-samples must be at least 1; got {options.NumSamples}");
         var data = ImageDatasets.Open(options.DataPath, model.ImageSize, model.ClassConditional, model.ClassConditional ? model.NumClasses : null);
-        var device = new Device(options.Device);
+        var device = options.Device ?? CPU;
         var diffusion = model.CreateDiffusion(options.Respacing ?? "");
         using var network = model.LoadNetwork(options.ModelPath, device);
 
@@ -53,11 +54,12 @@ public static class NllEvaluation
         var mseSum = new double[steps];
         for (var start = 0; start < total; start += options.BatchSize)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             var indices = Enumerable.Range(start, Math.Min(options.BatchSize, total - start)).ToArray();
             using var scope = NewDisposeScope();
             using var batch = data.DecodeBatch(indices, device);
             using var noise = new SeededNoiseSource(unchecked((options.Seed * 1_000_003L) + (start / options.BatchSize)), device);
-            var terms = diffusion.CalcBpdLoop((IDiffusionNetwork)network, batch.Images, noise, options.ClipDenoised, batch.Labels);
+            var terms = diffusion.CalcBpdLoop(network, batch.Images, noise, options.ClipDenoised, batch.Labels);
             bpd.AddRange(Doubles(terms.TotalBpd));
             prior.AddRange(Doubles(terms.PriorBpd));
             // Columns are in visiting order (column k is t = T − 1 − k); summed per t.

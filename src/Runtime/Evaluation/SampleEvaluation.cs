@@ -2,7 +2,23 @@ using System.Globalization;
 
 namespace ImprovedDdpm;
 
-/// <summary>What <see cref="SampleEvaluation.Run"/> measured; precision and recall need reference images, not only
+/// <summary>What <c>evaluate</c> does, as options.</summary>
+/// <param name="SamplesPath">An <c>.npz</c> as <c>sample</c> writes it (<c>arr_0</c> NHWC uint8), or a folder of square
+/// images of one size.</param>
+/// <param name="ReferencePath">Reference statistics (an <c>.npz</c> with <c>mu</c> and <c>sigma</c>), reference images (an
+/// image folder, CIFAR-10 batches, an <c>.npz</c> with <c>arr_0</c>), or an <c>.npz</c> with both.</param>
+/// <param name="InceptionWeightsPath">pytorch-fid's FID Inception weights (see <see cref="FidInceptionV3.Load"/>).</param>
+/// <param name="SaveReferenceStatistics">Where to cache the reference images' statistics for next time, if given.</param>
+/// <param name="Device">Where the Inception network runs; null: the CPU.</param>
+public sealed record SampleEvaluationOptions(
+    string SamplesPath,
+    string ReferencePath,
+    string InceptionWeightsPath,
+    int BatchSize = InceptionFeatures.DefaultBatchSize,
+    string? SaveReferenceStatistics = null,
+    TorchSharp.torch.Device? Device = null);
+
+/// <summary>What <see cref="SampleEvaluation.Run(SampleEvaluationOptions, IProgress{ValueTuple{string, int, int}}?, CancellationToken)"/> measured; precision and recall need reference images, not only
 /// statistics, and more than k = 3 images in each set.</summary>
 public sealed record SampleEvaluationResult(int Samples, int? ReferenceImages, double Fid, InceptionScoreResult InceptionScore, PrecisionRecallResult? PrecisionRecall);
 
@@ -13,6 +29,18 @@ public sealed record SampleEvaluationResult(int Samples, int? ReferenceImages, d
 /// </summary>
 public static class SampleEvaluation
 {
+    /// <summary>Loads the Inception network and evaluates, as <c>evaluate</c> does.</summary>
+    /// <param name="progress">Each step's name (the Inception features of each set, then precision and recall) with
+    /// its units done and total.</param>
+    /// <param name="cancellationToken">Checked between Inception batches.</param>
+    public static SampleEvaluationResult Run(SampleEvaluationOptions options, IProgress<(string Step, int Done, int Total)>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        using var network = FidInceptionV3.Load(options.InceptionWeightsPath, options.Device);
+        return Run(network, options.SamplesPath, options.ReferencePath, options.BatchSize, options.SaveReferenceStatistics, progress, cancellationToken);
+    }
+
     /// <param name="samplesPath">An <c>.npz</c> as <c>sample</c> writes it (<c>arr_0</c> NHWC uint8), or a folder of
     /// square images of one size (as other tools save samples), read at that size.</param>
     /// <param name="referencePath">Reference statistics (an <c>.npz</c> with <c>mu</c> and <c>sigma</c>), reference
@@ -21,10 +49,10 @@ public static class SampleEvaluation
     /// <param name="progress">Each step's name (the Inception features of each set, then precision and recall) with
     /// its units done and total.</param>
     public static SampleEvaluationResult Run(FidInceptionV3 network, string samplesPath, string referencePath, int batchSize = InceptionFeatures.DefaultBatchSize,
-        string? saveReferenceStatistics = null, IProgress<(string Step, int Done, int Total)>? progress = null)
+        string? saveReferenceStatistics = null, IProgress<(string Step, int Done, int Total)>? progress = null, CancellationToken cancellationToken = default)
     {
         var samples = LoadSamples(samplesPath);
-        var (samplePool, sampleLogits) = Features(network, samples.Pixels, samples.Count, samples.Height, samples.Width, batchSize, "samples", progress);
+        var (samplePool, sampleLogits) = Features(network, samples.Pixels, samples.Count, samples.Height, samples.Width, batchSize, "samples", progress, cancellationToken);
 
         var (hasStatistics, hasImages) = ReferenceContents(referencePath);
         float[]? referencePool = null;
@@ -33,7 +61,7 @@ public static class SampleEvaluation
         {
             var dataset = ImageDatasets.Open(referencePath, samples.Height);
             var pixels = ToUInt8Nhwc(dataset);
-            (referencePool, _) = Features(network, pixels, dataset.Count, dataset.ImageSize, dataset.ImageSize, batchSize, "reference", progress);
+            (referencePool, _) = Features(network, pixels, dataset.Count, dataset.ImageSize, dataset.ImageSize, batchSize, "reference", progress, cancellationToken);
             referenceCount = dataset.Count;
         }
         var reference = hasStatistics
@@ -111,12 +139,13 @@ public static class SampleEvaluation
     /// precision/recall widen what they need to float64 themselves.
     /// </summary>
     static (float[] Pool3, double[,] Logits) Features(FidInceptionV3 network, byte[] pixels, int count, int height, int width, int batchSize,
-        string set, IProgress<(string Step, int Done, int Total)>? progress)
+        string set, IProgress<(string Step, int Done, int Total)>? progress, CancellationToken cancellationToken)
     {
         var pool = new float[(long)count * FidInceptionV3.FeatureDimension];
         var logits = new double[count, FidInceptionV3.ClassCount];
         foreach (var batch in InceptionFeatures.FromUInt8Nhwc(network, pixels, [count, height, width, 3], batchSize))
         {
+            cancellationToken.ThrowIfCancellationRequested();
             batch.Pool3.AsSpan(0, batch.Count * FidInceptionV3.FeatureDimension).CopyTo(pool.AsSpan(batch.Start * FidInceptionV3.FeatureDimension));
             for (var i = 0; i < batch.Count; i++)
             {

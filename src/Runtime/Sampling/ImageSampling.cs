@@ -20,7 +20,7 @@ public sealed record SampleOptions(
     long Seed = 0,
     int Shard = 0,
     int NumShards = 1,
-    string Device = "cpu");
+    Device? Device = null);
 
 /// <summary>Samples as uint8 NHWC, with their labels for class-conditional models.</summary>
 public sealed record SampleSet(byte[] Pixels, int Count, int Height, int Width, int Channels, long[]? Labels)
@@ -77,13 +77,13 @@ public static class ImageSampling
     }
 
     /// <param name="progress">Told the number of reverse steps done so far over all of this shard's batches.</param>
-    public static SampleSet Run(ModelDefinition model, SampleOptions options, IProgress<(int Done, int Total)>? progress = null)
+    /// <param name="cancellationToken">Checked between batches.</param>
+    public static SampleSet Run(ModelDefinition model, SampleOptions options, IProgress<(int Done, int Total)>? progress = null, CancellationToken cancellationToken = default)
     {
         Validate(model, options);
-        var device = new Device(options.Device);
+        var device = options.Device ?? CPU;
         var diffusion = model.CreateDiffusion(options.Respacing);
         using var network = model.LoadNetwork(options.ModelPath, device);
-        var denoiser = (IDiffusionNetwork)network;
 
         var (firstBatch, batchCount) = ShardBatches(options.NumSamples, options.BatchSize, options.Shard, options.NumShards);
         var size = model.ImageSize;
@@ -93,6 +93,7 @@ public static class ImageSampling
         var total = batchCount * diffusion.NumTimesteps;
         for (var b = 0; b < batchCount; b++)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             var batch = firstBatch + b;
             var count = Math.Min(options.BatchSize, options.NumSamples - (batch * options.BatchSize));
             using var scope = NewDisposeScope();
@@ -110,8 +111,8 @@ public static class ImageSampling
             var steps = new Progress<int>(step => progress?.Report((done + step, total)));
             var shape = new long[] { count, model.Channels, size, size };
             var x = options.UseDdim
-                ? diffusion.DdimSampleLoop(denoiser, shape, noise, options.Eta, options.ClipDenoised, y, steps)
-                : diffusion.PSampleLoop(denoiser, shape, noise, options.ClipDenoised, y, steps);
+                ? diffusion.DdimSampleLoop(network, shape, noise, options.Eta, options.ClipDenoised, y, steps)
+                : diffusion.PSampleLoop(network, shape, noise, options.ClipDenoised, y, steps);
             pixels.AddRange(SampleImages.ToUInt8Nhwc(x));
             progress?.Report((done + diffusion.NumTimesteps, total));
         }

@@ -99,7 +99,7 @@ public sealed partial record TrainingCheckpoint(string Directory, long Step, str
         {
             var name = System.IO.Path.GetFileName(path);
             if (AtomicFile.TargetOfTemporary(name) is not { } target ||
-                !(CheckpointFileName().IsMatch(target) || target is TrainLoop.ProgressFileName or LossCurveWriter.FileName))
+                !(CheckpointFileName().IsMatch(target) || target is TrainLoop.ProgressFileName or TrainingRun.LossCurveFileName))
                 continue;
             File.Delete(path);
             deleted.Add(name);

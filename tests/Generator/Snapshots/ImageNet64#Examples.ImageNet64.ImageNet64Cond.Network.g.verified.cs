@@ -31,7 +31,7 @@ partial class ImageNet64Cond
     /// The U-Net of ImageNet64Cond, 273,049,350 parameters: the reference's <c>UNetModel</c> with this
     /// configuration's channel counts fixed. It embeds the timesteps it is given; the diffusion rescales them.
     /// </summary>
-    public sealed class Network : nn.Module, IDiffusionNetwork
+    public sealed class Network : DiffusionNetworkModule
     {
         /// <summary>Height and width of the images, in pixels.</summary>
         public const int ImageSize = 64;
@@ -125,7 +125,7 @@ partial class ImageNet64Cond
         /// <param name="timesteps">[N] timesteps exactly as they are to be embedded.</param>
         /// <param name="y">[N] class labels (int64), required.</param>
         /// <returns>[N, OutChannels, ImageSize, ImageSize].</returns>
-        public Tensor forward(Tensor x, Tensor timesteps, Tensor? y = null)
+        public override Tensor forward(Tensor x, Tensor timesteps, Tensor? y = null)
         {
             NetworkChecks.Input(x, InChannels, sizeMultiple: 8, timesteps);
             if (y is null) throw new ArgumentNullException(nameof(y), "this network is class-conditional: give class labels y");

@@ -31,7 +31,7 @@ partial class ImageNet64Uncond
     /// The U-Net of ImageNet64Uncond, 121,063,942 parameters: the reference's <c>UNetModel</c> with this
     /// configuration's channel counts fixed. It embeds the timesteps it is given; the diffusion rescales them.
     /// </summary>
-    public sealed class Network : nn.Module, IDiffusionNetwork
+    public sealed class Network : DiffusionNetworkModule
     {
         /// <summary>Height and width of the images, in pixels.</summary>
         public const int ImageSize = 64;
@@ -120,7 +120,7 @@ partial class ImageNet64Uncond
         /// <param name="timesteps">[N] timesteps exactly as they are to be embedded.</param>
         /// <param name="y">Must be null: this network is not class-conditional.</param>
         /// <returns>[N, OutChannels, ImageSize, ImageSize].</returns>
-        public Tensor forward(Tensor x, Tensor timesteps, Tensor? y = null)
+        public override Tensor forward(Tensor x, Tensor timesteps, Tensor? y = null)
         {
             NetworkChecks.Input(x, InChannels, sizeMultiple: 8, timesteps);
             if (y is not null) throw new ArgumentException("this network is not class-conditional: y must be null", nameof(y));

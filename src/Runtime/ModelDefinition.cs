@@ -4,9 +4,9 @@ using static TorchSharp.torch;
 namespace ImprovedDdpm;
 
 /// <summary>
-/// Everything the command-line host and the trainer need to know about one declared model, emitted by the generator as
-/// <c>M.Definition</c>: its name and configuration, factories for its network and diffusion, and the training defaults
-/// of its <c>[Training]</c> attribute.
+/// One declared model as the library's commands take it (<see cref="TrainingRun"/>, <see cref="ImageSampling"/>,
+/// <see cref="NllEvaluation"/>, the command-line tool), emitted by the generator as <c>M.Definition</c>: its name and
+/// configuration, factories for its network and diffusion, and the training defaults of its <c>[Training]</c> attribute.
 /// </summary>
 /// <param name="Name">The model class's name.</param>
 /// <param name="Summary">The configuration as the generated files' header describes it, one line per entry.</param>
@@ -25,7 +25,7 @@ public sealed record ModelDefinition(
     int NumClasses,
     long ParameterCount,
     TrainingOptions Training,
-    Func<nn.Module> CreateNetwork,
+    Func<DiffusionNetworkModule> CreateNetwork,
     Func<string?, GaussianDiffusion> CreateDiffusion)
 {
     /// <summary>Whether the network takes class labels.</summary>
@@ -35,14 +35,14 @@ public sealed record ModelDefinition(
     /// A network with the weights of <paramref name="path"/> (ours or the reference's <c>.pt</c>, or <c>.safetensors</c>;
     /// refused with the file and key named if it does not fit), on <paramref name="device"/>, in eval mode.
     /// </summary>
-    public nn.Module LoadNetwork(string path, Device device)
+    public DiffusionNetworkModule LoadNetwork(string path, Device? device = null)
     {
         var network = CreateNetwork();
         try
         {
             Checkpoint.LoadStateDict(network, path);
             // A freshly built network already lives on the CPU; only other devices need the move.
-            if (device.type != DeviceType.CPU) network.to(device);
+            if (device is not null && device.type != DeviceType.CPU) network.to(device);
             network.eval();
             return network;
         }
