@@ -9,7 +9,8 @@ namespace ImprovedDdpm.Generators;
 
 /// <summary>
 /// Turns each <c>[Diffusion] [UNet] partial class M</c> into <c>M.Schedule</c>, <c>M.Network</c> and
-/// <c>M.CreateDiffusion</c>, <c>M.Definition</c> and <c>M.Run</c>. Wiring only: parsing and validation happen in <see cref="ModelParser"/>, emission in
+/// <c>M.CreateDiffusion</c>, <c>M.Definition</c> and, when the command-line tool (the ImprovedDdpm package,
+/// src/CommandLine) is referenced, <c>M.Run</c>. Wiring only: parsing and validation happen in <see cref="ModelParser"/>, emission in
 /// <c>Emit/</c>; an invalid class gets its diagnostics and no code.
 /// </summary>
 [Generator(LanguageNames.CSharp)]
@@ -27,7 +28,10 @@ public sealed class ModelGenerator : IIncrementalGenerator
             .Select(static (result, _) => result.Spec)
             .Where(static spec => spec is not null)
             .WithTrackingName(TrackingNames.Specs);
-        context.RegisterSourceOutput(specs, static (output, spec) => Emit(output, spec!));
+        // The tool's entry points only where the tool is: a project with the core library alone gets the library's.
+        var hasCommandLine = context.CompilationProvider
+            .Select(static (compilation, _) => compilation.GetTypeByMetadataName(CommandLineHost) is not null);
+        context.RegisterSourceOutput(specs.Combine(hasCommandLine), static (output, input) => Emit(output, input.Left!, input.Right));
 
         // An executable with no Main of its own gets one that runs the command-line tool of its single model.
         var hasOwnEntryPoint = context.SyntaxProvider
@@ -42,7 +46,8 @@ public sealed class ModelGenerator : IIncrementalGenerator
             .Select(static (names, _) => names.OrderBy(name => name, StringComparer.Ordinal).ToEquatableArray())
             .Combine(hasOwnEntryPoint)
             .Combine(isExecutable)
-            .Select(static (input, _) => new EntryPointRequest(input.Left.Left, input.Left.Right, input.Right))
+            .Combine(hasCommandLine)
+            .Select(static (input, _) => new EntryPointRequest(input.Left.Left.Left, input.Left.Left.Right, input.Left.Right && input.Right))
             .WithTrackingName(TrackingNames.EntryPoint);
         context.RegisterSourceOutput(entryPoint, EmitEntryPoint);
 
@@ -61,17 +66,20 @@ public sealed class ModelGenerator : IIncrementalGenerator
 
     static void Report(SourceProductionContext output, DiagnosticInfo diagnostic) => output.ReportDiagnostic(diagnostic.ToDiagnostic());
 
-    static void Emit(SourceProductionContext output, ModelSpec spec)
+    /// <summary>The command-line tool's host, whose presence decides whether <c>M.Run</c> and a <c>Main</c> are emitted.</summary>
+    const string CommandLineHost = "ImprovedDdpm.CommandLineHost";
+
+    static void Emit(SourceProductionContext output, ModelSpec spec, bool withCommandLine)
     {
         output.AddSource($"{spec.FullName}.Schedule.g.cs", ScheduleEmitter.Emit(spec));
         output.AddSource($"{spec.FullName}.Network.g.cs", NetworkEmitter.Emit(spec));
         output.AddSource($"{spec.FullName}.Diffusion.g.cs", DiffusionEmitter.Emit(spec));
-        output.AddSource($"{spec.FullName}.EntryPoints.g.cs", EntryPointsEmitter.Emit(spec));
+        output.AddSource($"{spec.FullName}.EntryPoints.g.cs", EntryPointsEmitter.Emit(spec, withCommandLine));
     }
 
     static void EmitEntryPoint(SourceProductionContext output, EntryPointRequest request)
     {
-        if (!request.IsExecutable || request.HasOwnEntryPoint || request.Models.Count == 0) return;
+        if (!request.IsToolExecutable || request.HasOwnEntryPoint || request.Models.Count == 0) return;
         if (request.Models.Count == 1)
             output.AddSource("ImprovedDdpmEntryPoint.g.cs", EntryPointsEmitter.EmitProgram(request.Models[0]));
         else
@@ -79,5 +87,6 @@ public sealed class ModelGenerator : IIncrementalGenerator
     }
 
     /// <summary>The models of an executable and whether it has its own entry point.</summary>
-    sealed record EntryPointRequest(EquatableArray<string> Models, bool HasOwnEntryPoint, bool IsExecutable);
+    /// <param name="IsToolExecutable">An executable that references the command-line tool.</param>
+    sealed record EntryPointRequest(EquatableArray<string> Models, bool HasOwnEntryPoint, bool IsToolExecutable);
 }

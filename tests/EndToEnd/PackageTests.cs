@@ -29,7 +29,7 @@ public sealed class PackageTests(ITestOutputHelper output) : IDisposable
         var feed = Path.Combine(root, "feed");
         var packages = Path.Combine(root, "packages");
         var repository = DotnetCli.RepositoryRoot();
-        foreach (var project in new[] { "src/Attributes", "src/Runtime" })
+        foreach (var project in new[] { "src/Attributes", "src/Runtime", "src/CommandLine" })
         {
             DotnetCli.Run(output, repository, null, "pack", Path.Combine(repository, project), "-o", feed, $"-p:Version={version}",
                 "--artifacts-path", Path.Combine(root, "artifacts"));
@@ -79,7 +79,35 @@ public sealed class PackageTests(ITestOutputHelper output) : IDisposable
 
         // The packages went to the test's own folder, and the global one did not receive them.
         Assert.True(Directory.Exists(Path.Combine(packages, "improvedddpm", version)), $"ImprovedDdpm {version} is not in {packages}");
-        foreach (var id in new[] { "improvedddpm", "improvedddpm.attributes" })
+        foreach (var id in new[] { "improvedddpm", "improvedddpm.core", "improvedddpm.attributes" })
             Assert.False(Directory.Exists(Path.Combine(RestoredPackages.GlobalFolder, id, version)), $"{id} {version} landed in the global package folder");
+
+        // Embedding without the tool: the core package alone brings the generator and the native-library fix, and
+        // none of the tool's dependencies.
+        var library = Directory.CreateDirectory(Path.Combine(root, "library")).FullName;
+        File.Copy(Path.Combine(app, "nuget.config"), Path.Combine(library, "nuget.config"));
+        File.Copy(Path.Combine(app, "Model.cs"), Path.Combine(library, "Model.cs"));
+        File.WriteAllText(Path.Combine(library, "Library.csproj"), $"""
+            <Project Sdk="Microsoft.NET.Sdk">
+              <PropertyGroup>
+                <OutputType>Exe</OutputType>
+                <TargetFramework>net10.0</TargetFramework>
+                <Nullable>enable</Nullable>
+                <ImplicitUsings>enable</ImplicitUsings>
+              </PropertyGroup>
+              <ItemGroup>
+                <PackageReference Include="ImprovedDdpm.Core" Version="{version}" />
+              </ItemGroup>
+            </Project>
+            """);
+        File.WriteAllText(Path.Combine(library, "Program.cs"), """
+            using var network = FreshModel.CreateNetwork();
+            Console.WriteLine($"{FreshModel.Definition.Name}: {network.parameters().Sum(p => p.numel())} parameters");
+            """);
+        DotnetCli.Run(output, library, null, "build");
+        Assert.Contains("FreshModel: 757030 parameters", DotnetCli.Run(output, library, null, "run", "--no-build"), StringComparison.Ordinal);
+        var assets = File.ReadAllText(Path.Combine(library, "obj", "project.assets.json"));
+        foreach (var toolDependency in new[] { "System.CommandLine", "Spectre.Console", "ScottPlot", "ImprovedDdpm.CommandLine" })
+            Assert.DoesNotContain($"\"{toolDependency}", assets, StringComparison.OrdinalIgnoreCase);
     }
 }

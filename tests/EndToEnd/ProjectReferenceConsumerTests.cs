@@ -64,6 +64,9 @@ public sealed class ProjectReferenceConsumerTests(ITestOutputHelper output) : ID
         DotnetCli.Run(output, app, environment, "build", "--artifacts-path", artifacts);
         var run = DotnetCli.Run(output, app, environment, "run", "--no-build", "--artifacts-path", artifacts);
         Assert.Contains("convolution: 4 6 9", run, StringComparison.Ordinal);
+        // The library alone: none of the command-line tool's dependencies came along.
+        foreach (var toolAssembly in new[] { "System.CommandLine.dll", "Spectre.Console.dll", "ScottPlot.dll", "ImprovedDdpm.CommandLine.dll" })
+            Assert.Empty(Directory.GetFiles(artifacts, toolAssembly, SearchOption.AllDirectories));
 
         if (!OperatingSystem.IsLinux() || SystemLibStdCxx.Provides(ElfVersionPatcher.RequiredVersion)) return; // nothing to fix here
         // The build output kept TorchSharp's library as shipped, so only the run-time fix can have made it load: from

@@ -10,7 +10,8 @@ namespace ImprovedDdpm.Tests.Generator;
 /// <summary>Runs the model generator on source text, as the compiler would, with step tracking on.</summary>
 static class GeneratorHarness
 {
-    static readonly Lazy<MetadataReference[]> References = new(() =>
+    /// <summary>What a project with the core library alone compiles against (no command-line tool).</summary>
+    static readonly Lazy<MetadataReference[]> CoreReferences = new(() =>
     {
         // The framework only: the test's own dependencies include the generator, whose linked copies of the enums would clash.
         var framework = Path.GetDirectoryName(typeof(object).Assembly.Location)!;
@@ -20,14 +21,21 @@ static class GeneratorHarness
         return platform.Concat(ours).Distinct().Select(path => (MetadataReference)MetadataReference.CreateFromFile(path)).ToArray();
     });
 
+    /// <summary>What a project with the ImprovedDdpm package (the tool) compiles against.</summary>
+    static readonly Lazy<MetadataReference[]> ToolReferences = new(() =>
+        [.. CoreReferences.Value, MetadataReference.CreateFromFile(typeof(CommandLineHost).Assembly.Location)]);
+
     public static readonly CSharpParseOptions ParseOptions = new(LanguageVersion.Latest);
 
     public static CSharpCompilation Compile(params string[] sources) => Compile(OutputKind.DynamicallyLinkedLibrary, sources);
 
-    public static CSharpCompilation Compile(OutputKind kind, params string[] sources) => CSharpCompilation.Create(
+    public static CSharpCompilation Compile(OutputKind kind, params string[] sources) => Compile(kind, withCommandLine: true, sources);
+
+    /// <param name="withCommandLine">Reference the command-line tool (the ImprovedDdpm package) besides the core library.</param>
+    public static CSharpCompilation Compile(OutputKind kind, bool withCommandLine, params string[] sources) => CSharpCompilation.Create(
         "GeneratorTest",
         sources.Select((text, i) => CSharpSyntaxTree.ParseText(text, ParseOptions, path: $"Model{i}.cs")),
-        References.Value,
+        (withCommandLine ? ToolReferences : CoreReferences).Value,
         new CSharpCompilationOptions(kind, nullableContextOptions: NullableContextOptions.Enable));
 
     public static GeneratorDriver CreateDriver() => CSharpGeneratorDriver.Create(
@@ -37,9 +45,9 @@ static class GeneratorHarness
 
     /// <summary>Generates for <paramref name="source"/>: the generator's own diagnostics, its files, and the errors
     /// of the whole compilation after generation.</summary>
-    public static GeneratorOutcome Run(string source, OutputKind kind = OutputKind.DynamicallyLinkedLibrary)
+    public static GeneratorOutcome Run(string source, OutputKind kind = OutputKind.DynamicallyLinkedLibrary, bool withCommandLine = true)
     {
-        var compilation = Compile(kind, source);
+        var compilation = Compile(kind, withCommandLine, source);
         var driver = CreateDriver().RunGeneratorsAndUpdateCompilation(compilation, out var output, out var generatorDiagnostics);
         var result = driver.GetRunResult().Results.Single();
         if (result.Exception is not null) throw new InvalidOperationException("the generator threw", result.Exception);

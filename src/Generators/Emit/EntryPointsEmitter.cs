@@ -3,17 +3,17 @@ using ImprovedDdpm.Generators.Model;
 namespace ImprovedDdpm.Generators.Emit;
 
 /// <summary>
-/// <c>M.Definition</c> (the model as the command-line host and the trainer see it) and <c>M.Run(args)</c> (the
-/// command-line tool); and, for an executable with one model and no <c>Main</c>, the entry point that calls it.
+/// <c>M.Definition</c> (the model as the library's commands take it) and, when the command-line tool is referenced,
+/// <c>M.Run(args)</c>; and, for such an executable with one model and no <c>Main</c>, the entry point that calls it.
 /// </summary>
 internal static class EntryPointsEmitter
 {
-    public static string Emit(ModelSpec spec)
+    public static string Emit(ModelSpec spec, bool withCommandLine)
     {
         var plan = spec.Network;
         var training = spec.Training;
         var writer = SourceWriter.ForModel(spec, "ImprovedDdpm");
-        writer.Line("/// <summary>This model as the command-line host and the trainer see it.</summary>");
+        writer.Line("/// <summary>This model as the library's commands take it: <c>TrainingRun.Open(Definition, …)</c>, <c>ImageSampling.Run(Definition, …)</c>, …</summary>");
         writer.Line("public static ModelDefinition Definition { get; } = new(");
         writer.Indent();
         writer.Line($"Name: {Literal.Of(spec.ClassName)},");
@@ -45,6 +45,11 @@ internal static class EntryPointsEmitter
         writer.Line("CreateNetwork: CreateNetwork,");
         writer.Line("CreateDiffusion: CreateDiffusion);");
         writer.Outdent();
+        if (!withCommandLine)
+        {
+            writer.Close();
+            return writer.ToString();
+        }
         writer.Line();
         writer.Line("/// <summary>Runs this model's command-line tool (<c>train</c>, <c>sample</c>, <c>merge</c>, <c>nll</c>, <c>evaluate</c>,");
         writer.Line("/// <c>report</c>, <c>info</c>; <c>--help</c> lists every option) and returns the exit code. Call it from your");

@@ -5,8 +5,8 @@ using System.Text;
 namespace ImprovedDdpm;
 
 /// <summary>
-/// The reference logger's names of the logged values: the columns of <c>progress.csv</c> (which
-/// <see cref="ProgressCsv"/> reads back for plots) and the keys of a checkpoint's pending log.
+/// The reference logger's names of the logged values: the columns of <c>progress.csv</c> (which the command-line tool
+/// reads back for its plots) and the keys of a checkpoint's pending log.
 /// </summary>
 public static class TrainingLogColumns
 {

@@ -8,34 +8,35 @@ namespace ImprovedDdpm;
 /// </summary>
 public sealed record TrainingOptions
 {
-    static readonly IReadOnlyList<double> DefaultEmaRates = [0.9999];
+    // The defaults are the [Training] attribute's own, written once in src/Attributes.
+    static readonly TrainingAttribute Declared = new();
 
     /// <summary>AdamW learning rate (<c>--lr</c>, default 1e-4); the peak of the linear anneal when annealing.</summary>
-    public double Lr { get; init; } = 1e-4;
+    public double Lr { get; init; } = Declared.Lr;
 
     /// <summary>Examples per optimiser step (<c>--batch_size</c>, default 1). Every batch from the data must have this size.</summary>
-    public int BatchSize { get; init; } = 1;
+    public int BatchSize { get; init; } = Declared.BatchSize;
 
     /// <summary>
     /// Split each batch into microbatches of this size, accumulating gradients; −1 uses the whole batch at once
     /// (<c>--microbatch</c>, default −1).
     /// </summary>
-    public int Microbatch { get; init; } = -1;
+    public int Microbatch { get; init; } = Declared.Microbatch;
 
     /// <summary>Rates of the exponential moving averages of the weights (<c>--ema_rate</c>, default 0.9999).</summary>
-    public IReadOnlyList<double> EmaRates { get; init; } = DefaultEmaRates;
+    public IReadOnlyList<double> EmaRates { get; init; } = ParseEmaRates(Declared.EmaRate);
 
     /// <summary>AdamW's decoupled weight decay (<c>--weight_decay</c>, default 0).</summary>
-    public double WeightDecay { get; init; }
+    public double WeightDecay { get; init; } = Declared.WeightDecay;
 
     /// <summary>Anneal the learning rate linearly to 0 over this many steps, then stop; 0 disables (<c>--lr_anneal_steps</c>).</summary>
-    public long LrAnnealSteps { get; init; }
+    public long LrAnnealSteps { get; init; } = Declared.LrAnnealSteps;
 
     /// <summary>Steps between rows of the progress log, each averaged over its interval (<c>--log_interval</c>, default 10).</summary>
-    public int LogInterval { get; init; } = 10;
+    public int LogInterval { get; init; } = Declared.LogInterval;
 
     /// <summary>Steps between checkpoints (<c>--save_interval</c>, default 10000).</summary>
-    public int SaveInterval { get; init; } = 10000;
+    public int SaveInterval { get; init; } = Declared.SaveInterval;
 
     /// <summary>Stop (and save) once this many optimiser steps are done in total; null trains until cancelled or annealed.</summary>
     public long? MaxSteps { get; init; }
@@ -47,7 +48,7 @@ public sealed record TrainingOptions
     public long Seed { get; init; }
 
     /// <summary>How training timesteps are drawn (<c>--schedule_sampler</c>, default uniform).</summary>
-    public ScheduleSampler ScheduleSampler { get; init; } = ScheduleSampler.Uniform;
+    public ScheduleSampler ScheduleSampler { get; init; } = Declared.ScheduleSampler;
 
     /// <summary>The size of each microbatch: <see cref="Microbatch"/> if positive, else <see cref="BatchSize"/>.</summary>
     public int MicrobatchSize => Microbatch > 0 ? Microbatch : BatchSize;
