@@ -1,5 +1,3 @@
-using System;
-
 namespace ImprovedDdpm;
 
 /// <summary>
@@ -7,8 +5,8 @@ namespace ImprovedDdpm;
 /// <c>model_and_diffusion_defaults()</c>). Requires a <see cref="UNetAttribute"/> on the same <c>partial</c> class;
 /// the source generator then emits the schedule tables, the network and the typed entry points.
 /// </summary>
-[AttributeUsage(AttributeTargets.Class, AllowMultiple = false, Inherited = false)]
-public sealed class DiffusionAttribute : Attribute
+[System.AttributeUsage(System.AttributeTargets.Class, AllowMultiple = false, Inherited = false)]
+public sealed class DiffusionAttribute : System.Attribute
 {
     /// <summary>Number of diffusion steps T (<c>--diffusion_steps</c>, default 1000; the paper uses 4000, §3.2). At least 2.</summary>
     public int Steps { get; set; } = 1000;

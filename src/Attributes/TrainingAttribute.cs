@@ -1,13 +1,11 @@
-using System;
-
 namespace ImprovedDdpm;
 
 /// <summary>
 /// Training defaults of a model class (the reference's <c>image_train.py</c> flags). Every value can be overridden on
 /// the generated trainer's command line.
 /// </summary>
-[AttributeUsage(AttributeTargets.Class, AllowMultiple = false, Inherited = false)]
-public sealed class TrainingAttribute : Attribute
+[System.AttributeUsage(System.AttributeTargets.Class, AllowMultiple = false, Inherited = false)]
+public sealed class TrainingAttribute : System.Attribute
 {
     /// <summary>AdamW learning rate (<c>--lr</c>, default 1e-4).</summary>
     public double Lr { get; set; } = 1e-4;

@@ -1,13 +1,11 @@
-using System;
-
 namespace ImprovedDdpm;
 
 /// <summary>
 /// Declares the U-Net of a model class (the reference's <c>UNetModel</c> flags in <c>model_and_diffusion_defaults()</c>;
 /// Ho et al.'s architecture with the paper's changes, §2 and appendix A).
 /// </summary>
-[AttributeUsage(AttributeTargets.Class, AllowMultiple = false, Inherited = false)]
-public sealed class UNetAttribute : Attribute
+[System.AttributeUsage(System.AttributeTargets.Class, AllowMultiple = false, Inherited = false)]
+public sealed class UNetAttribute : System.Attribute
 {
     /// <summary>Image side in pixels (<c>--image_size</c>, default 64).</summary>
     public int ImageSize { get; set; } = 64;
@@ -45,6 +43,9 @@ public sealed class UNetAttribute : Attribute
     /// <summary>Condition residual blocks by scale and shift of the normalised activations (<c>--use_scale_shift_norm</c>, default true).</summary>
     public bool ScaleShiftNorm { get; set; } = true;
 
-    /// <summary>Gradient checkpointing to trade compute for memory (<c>--use_checkpoint</c>, default false).</summary>
+    /// <summary>
+    /// Gradient checkpointing to trade compute for memory (<c>--use_checkpoint</c>, default false). Not implemented yet:
+    /// setting it is warning IDDPM020 and changes nothing.
+    /// </summary>
     public bool Checkpointing { get; set; }
 }

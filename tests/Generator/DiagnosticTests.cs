@@ -201,6 +201,34 @@ public sealed class DiagnosticTests
     }
 
     [Fact]
+    public void IDDPM020_checkpointing_warns_that_it_saves_nothing_yet_and_the_model_is_still_generated()
+    {
+        var outcome = GeneratorHarness.Run(Model(unet: "ImageSize = 32, Channels = 64, ResBlocks = 1, Checkpointing = true"));
+        var warning = Assert.Single(outcome.Diagnostics);
+        Assert.Equal(("IDDPM020", DiagnosticSeverity.Warning), (warning.Id, warning.Severity));
+        Assert.Equal("Checkpointing = true", outcome.LocatedText(warning));
+        Assert.Contains("saves no memory yet", warning.GetMessage(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
+        Assert.Contains("Users.M.Network.g.cs", outcome.Files.Keys);
+        Assert.Empty(outcome.CompilationErrors);
+    }
+
+    [Fact]
+    public void With_the_core_library_alone_the_model_gets_its_definition_and_no_command_line_tool()
+    {
+        var library = GeneratorHarness.Run(Model(), withCommandLine: false);
+        Assert.Empty(library.Diagnostics);
+        Assert.Empty(library.CompilationErrors);
+        var entryPoints = library.Files["Users.M.EntryPoints.g.cs"];
+        Assert.Contains("public static ModelDefinition Definition", entryPoints, StringComparison.Ordinal);
+        Assert.DoesNotContain("CommandLineHost", entryPoints, StringComparison.Ordinal);
+
+        // An executable must then write its own Main: none is made up that would call a tool that is not there.
+        var executable = GeneratorHarness.Run(Model(), OutputKind.ConsoleApplication, withCommandLine: false);
+        Assert.DoesNotContain("ImprovedDdpmEntryPoint.g.cs", executable.Files.Keys);
+        Assert.Contains(executable.CompilationErrors, error => error.Id == "CS5001"); // no Main
+    }
+
+    [Fact]
     public void Unset_arguments_are_reported_at_their_attribute()
     {
         // ImageSize defaults to 64: three levels visit 64, 32 and 16, so the default AttentionResolutions "16,8" misses 8.

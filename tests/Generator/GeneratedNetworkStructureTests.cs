@@ -89,9 +89,12 @@ public sealed class GeneratedNetworkStructureTests(ITestOutputHelper output)
     {
         var entry = ReferenceFixtures.Json(Fixture).GetProperty(configuration);
         var flags = ScriptFlags.Defaults.With(entry.GetProperty("flags"));
-        var unet = new UNetSpec(ImageSize: flags.ImageSize, Channels: flags.NumChannels, ResBlocks: flags.NumResBlocks,
-            AttentionResolutions: flags.AttentionResolutions, Heads: flags.NumHeads, HeadsUpsample: flags.NumHeadsUpsample,
-            Dropout: flags.Dropout, ClassCond: flags.ClassCond, ScaleShiftNorm: flags.UseScaleShiftNorm, Checkpointing: flags.UseCheckpoint);
+        var unet = UNetSpec.Defaults with
+        {
+            ImageSize = flags.ImageSize, Channels = flags.NumChannels, ResBlocks = flags.NumResBlocks, AttentionResolutions = flags.AttentionResolutions,
+            Heads = flags.NumHeads, HeadsUpsample = flags.NumHeadsUpsample, Dropout = flags.Dropout, ClassCond = flags.ClassCond,
+            ScaleShiftNorm = flags.UseScaleShiftNorm, Checkpointing = flags.UseCheckpoint,
+        };
         Assert.Equal(entry.GetProperty("parameters").GetInt64(), UNetShape.Plan(unet, flags.LearnSigma).ParameterCount);
     }
 

@@ -18,18 +18,24 @@ internal sealed record ModelSpec(
     public string FullName => Namespace is null ? ClassName : $"{Namespace}.{ClassName}";
 }
 
-/// <summary>The values of <c>[Diffusion]</c>, with the reference's defaults for arguments left out.</summary>
+/// <summary>The values of <c>[Diffusion]</c>; arguments left out keep the attribute's own defaults.</summary>
 internal sealed record DiffusionSpec(
-    int Steps = 1000,
-    NoiseSchedule Schedule = NoiseSchedule.Linear,
-    bool LearnSigma = false,
-    bool SigmaSmall = false,
-    bool UseKl = false,
-    bool PredictXStart = false,
-    bool RescaleTimesteps = true,
-    bool RescaleLearnedSigmas = true,
-    string TimestepRespacing = "")
+    int Steps,
+    NoiseSchedule Schedule,
+    bool LearnSigma,
+    bool SigmaSmall,
+    bool UseKl,
+    bool PredictXStart,
+    bool RescaleTimesteps,
+    bool RescaleLearnedSigmas,
+    string TimestepRespacing)
 {
+    /// <summary>An attribute with no arguments, read from the attribute class itself: its defaults are written once.</summary>
+    public static DiffusionSpec Defaults { get; } = From(new DiffusionAttribute());
+
+    static DiffusionSpec From(DiffusionAttribute a) => new(a.Steps, a.Schedule, a.LearnSigma, a.SigmaSmall, a.UseKl, a.PredictXStart,
+        a.RescaleTimesteps, a.RescaleLearnedSigmas, a.TimestepRespacing);
+
     /// <summary>As the reference's <c>create_gaussian_diffusion</c>: predict x_0 or ε.</summary>
     public ModelMeanType MeanType => PredictXStart ? ModelMeanType.StartX : ModelMeanType.Epsilon;
 
@@ -41,29 +47,43 @@ internal sealed record DiffusionSpec(
     public LossType LossType => UseKl ? LossType.RescaledKl : RescaleLearnedSigmas ? LossType.RescaledMse : LossType.Mse;
 }
 
-/// <summary>The values of <c>[UNet]</c>, with the reference's defaults for arguments left out.</summary>
+/// <summary>The values of <c>[UNet]</c>; arguments left out keep the attribute's own defaults.</summary>
 internal sealed record UNetSpec(
-    int ImageSize = 64,
-    int Channels = 128,
-    int ResBlocks = 2,
-    string ChannelMult = "",
-    string AttentionResolutions = "16,8",
-    int Heads = 4,
-    int HeadsUpsample = -1,
-    double Dropout = 0,
-    bool ClassCond = false,
-    int NumClasses = 1000,
-    bool ScaleShiftNorm = true,
-    bool Checkpointing = false);
+    int ImageSize,
+    int Channels,
+    int ResBlocks,
+    string ChannelMult,
+    string AttentionResolutions,
+    int Heads,
+    int HeadsUpsample,
+    double Dropout,
+    bool ClassCond,
+    int NumClasses,
+    bool ScaleShiftNorm,
+    bool Checkpointing)
+{
+    /// <summary>An attribute with no arguments, read from the attribute class itself.</summary>
+    public static UNetSpec Defaults { get; } = From(new UNetAttribute());
 
-/// <summary>The values of <c>[Training]</c> (all defaults when the class has none).</summary>
+    static UNetSpec From(UNetAttribute a) => new(a.ImageSize, a.Channels, a.ResBlocks, a.ChannelMult, a.AttentionResolutions, a.Heads,
+        a.HeadsUpsample, a.Dropout, a.ClassCond, a.NumClasses, a.ScaleShiftNorm, a.Checkpointing);
+}
+
+/// <summary>The values of <c>[Training]</c> (the attribute's defaults when the class has none).</summary>
 internal sealed record TrainingSpec(
-    double Lr = 1e-4,
-    int BatchSize = 1,
-    int Microbatch = -1,
-    string EmaRate = "0.9999",
-    ScheduleSampler ScheduleSampler = ScheduleSampler.Uniform,
-    double WeightDecay = 0,
-    int LrAnnealSteps = 0,
-    int LogInterval = 10,
-    int SaveInterval = 10000);
+    double Lr,
+    int BatchSize,
+    int Microbatch,
+    string EmaRate,
+    ScheduleSampler ScheduleSampler,
+    double WeightDecay,
+    int LrAnnealSteps,
+    int LogInterval,
+    int SaveInterval)
+{
+    /// <summary>An attribute with no arguments, read from the attribute class itself.</summary>
+    public static TrainingSpec Defaults { get; } = From(new TrainingAttribute());
+
+    static TrainingSpec From(TrainingAttribute a) => new(a.Lr, a.BatchSize, a.Microbatch, a.EmaRate, a.ScheduleSampler, a.WeightDecay,
+        a.LrAnnealSteps, a.LogInterval, a.SaveInterval);
+}

@@ -43,14 +43,15 @@ internal static class ModelParser
         UNetSpec? unet = null;
         if (unetData is null) Report(DiagnosticDescriptors.UNetMissing, locations.Attribute(diffusionData), type.Name);
         else unet = ReadUNet(unetData, locations);
-        var training = trainingData is null ? new TrainingSpec() : ReadTraining(trainingData, locations);
+        var training = trainingData is null ? TrainingSpec.Defaults : ReadTraining(trainingData, locations);
 
         if (unet is not null)
         {
             foreach (var problem in ModelValidator.Validate(diffusion, unet, training, locations.Given))
                 Report(problem.Descriptor, locations.Of(problem.Argument), problem.MessageArgs);
         }
-        if (diagnostics.Count > 0 || unet is null) return new(null, diagnostics.ToEquatableArray());
+        // Warnings are reported beside the code; any error means no code.
+        if (diagnostics.Any(d => d.Descriptor.DefaultSeverity == DiagnosticSeverity.Error) || unet is null) return new(null, diagnostics.ToEquatableArray());
 
         var spec = new ModelSpec(
             Namespace: type.ContainingNamespace.IsGlobalNamespace ? null : type.ContainingNamespace.ToDisplayString(),
@@ -60,7 +61,7 @@ internal static class ModelParser
             Network: UNetShape.Plan(unet, diffusion.LearnSigma),
             Training: training,
             DefaultRespacedTimesteps: TimestepRespacing.SpaceTimesteps(diffusion.Steps, diffusion.TimestepRespacing).ToEquatableArray());
-        return new(spec, EquatableArray<DiagnosticInfo>.Empty);
+        return new(spec, diagnostics.ToEquatableArray());
     }
 
     /// <summary>For a class with <c>[UNet]</c> or <c>[Training]</c>: the error when it has no <c>[Diffusion]</c>.</summary>
@@ -76,7 +77,7 @@ internal static class ModelParser
 
     static DiffusionSpec ReadDiffusion(AttributeData data, ArgumentLocations locations)
     {
-        var spec = new DiffusionSpec();
+        var spec = DiffusionSpec.Defaults;
         foreach (var (name, value) in locations.Read(data, "Diffusion"))
         {
             spec = name switch
@@ -98,7 +99,7 @@ internal static class ModelParser
 
     static UNetSpec ReadUNet(AttributeData data, ArgumentLocations locations)
     {
-        var spec = new UNetSpec();
+        var spec = UNetSpec.Defaults;
         foreach (var (name, value) in locations.Read(data, "UNet"))
         {
             spec = name switch
@@ -123,7 +124,7 @@ internal static class ModelParser
 
     static TrainingSpec ReadTraining(AttributeData data, ArgumentLocations locations)
     {
-        var spec = new TrainingSpec();
+        var spec = TrainingSpec.Defaults;
         foreach (var (name, value) in locations.Read(data, "Training"))
         {
             spec = name switch

@@ -18,7 +18,7 @@ namespace Examples.Cifar10;
 
 partial class Cifar10Hybrid
 {
-    /// <summary>This model as the command-line host and the trainer see it.</summary>
+    /// <summary>This model as the library's commands take it: <c>TrainingRun.Open(Definition, …)</c>, <c>ImageSampling.Run(Definition, …)</c>, …</summary>
     public static ModelDefinition Definition { get; } = new(
         Name: "Cifar10Hybrid",
         Summary: new[]

@@ -16,7 +16,7 @@ namespace Users;
 
 partial class Tiny
 {
-    /// <summary>This model as the command-line host and the trainer see it.</summary>
+    /// <summary>This model as the library's commands take it: <c>TrainingRun.Open(Definition, …)</c>, <c>ImageSampling.Run(Definition, …)</c>, …</summary>
     public static ModelDefinition Definition { get; } = new(
         Name: "Tiny",
         Summary: new[]
