@@ -10,6 +10,7 @@ public sealed record TrainingOptions
 {
     // The defaults are the [Training] attribute's own, written once in src/Attributes.
     static readonly TrainingAttribute Declared = new();
+    static readonly IReadOnlyList<double> DeclaredEmaRates = ParseEmaRates(Declared.EmaRate);
 
     /// <summary>AdamW learning rate (<c>--lr</c>, default 1e-4); the peak of the linear anneal when annealing.</summary>
     public double Lr { get; init; } = Declared.Lr;
@@ -24,7 +25,7 @@ public sealed record TrainingOptions
     public int Microbatch { get; init; } = Declared.Microbatch;
 
     /// <summary>Rates of the exponential moving averages of the weights (<c>--ema_rate</c>, default 0.9999).</summary>
-    public IReadOnlyList<double> EmaRates { get; init; } = ParseEmaRates(Declared.EmaRate);
+    public IReadOnlyList<double> EmaRates { get; init; } = DeclaredEmaRates;
 
     /// <summary>AdamW's decoupled weight decay (<c>--weight_decay</c>, default 0).</summary>
     public double WeightDecay { get; init; } = Declared.WeightDecay;
