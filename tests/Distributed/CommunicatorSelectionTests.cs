@@ -80,6 +80,21 @@ public sealed class CommunicatorSelectionTests(ITestOutputHelper output) : IDisp
         Assert.Contains("MPICH and its derivatives (Intel MPI, MVAPICH, Cray MPICH) use integer handles", text);
     }
 
+    [MpiFact]
+    public void A_launcher_of_another_mpi_is_detected_instead_of_running_K_separate_singletons()
+    {
+        // MPICH's mpiexec (hydra) sets PMI_RANK and PMI_SIZE; Open MPI's library then starts as a singleton, rank 0 of 1.
+        var text = Environment(variables =>
+        {
+            variables["PMI_RANK"] = "0";
+            variables["PMI_SIZE"] = "2";
+            variables["OMPI_ALLOW_RUN_AS_ROOT"] = "1";
+            variables["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1";
+        });
+        Assert.Contains("error: The launcher started 2 processes (PMI_RANK=0), but libmpi.so.40 (Open MPI v", text);
+        Assert.Contains("sees 1: the library does not belong to the launcher. Launch with the mpiexec of the same MPI installation.", text);
+    }
+
     /// <summary>The probe's report of <see cref="Communicators.FromEnvironment"/> with no launcher variable but those set by <paramref name="edit"/>.</summary>
     string Environment(Action<IDictionary<string, string?>> edit)
     {

@@ -38,11 +38,23 @@ public static class Communicators
             {
                 throw new MpiLibraryException($"This process runs under an MPI launcher ({launcher}). {e.Message}");
             }
+            // An MPI library of another implementation than the launcher's starts every process as a singleton (rank 0
+            // of 1): K independent runs that would each write the same files. The launcher says how many there are.
+            if (ExpectedSize() is { } expected && expected != mpi.Size)
+                throw new MpiLibraryException(
+                    $"The launcher started {expected} processes ({launcher}), but {mpi.LibraryPath} ({mpi.LibraryVersion}) sees " +
+                    $"{mpi.Size}: the library does not belong to the launcher. Launch with the mpiexec of the same MPI installation.");
             // A crash on any thread must end every rank; the others would otherwise wait in their next collective.
             AppDomain.CurrentDomain.UnhandledException += (_, e) => mpi.Abort(1, $"unhandled exception: {e.ExceptionObject}");
             return current = mpi;
         }
     }
+
+    /// <summary>The number of processes the launcher started, where it says (Open MPI's and PMI's variables).</summary>
+    static int? ExpectedSize() =>
+        new[] { "OMPI_COMM_WORLD_SIZE", "PMI_SIZE" }.Select(Environment.GetEnvironmentVariable)
+            .Select(value => int.TryParse(value, System.Globalization.CultureInfo.InvariantCulture, out var size) ? size : (int?)null)
+            .FirstOrDefault(size => size is not null);
 
     /// <summary>
     /// Runs <paramref name="body"/> with this process's communicator and ends MPI as a failure requires: when every rank

@@ -22,6 +22,7 @@ public sealed class TensorCollectives(ICommunicator communicator, long bucketByt
     public const long DefaultBucketBytes = 1L << 30;
 
     readonly Dictionary<ScalarType, Tensor> buffers = [];
+    readonly long maxBucketBytes = bucketBytes > 0 ? bucketBytes : throw new ArgumentOutOfRangeException(nameof(bucketBytes), bucketBytes, "A bucket needs room for at least one element.");
 
     public ICommunicator Communicator { get; } = communicator;
 
@@ -39,6 +40,8 @@ public sealed class TensorCollectives(ICommunicator communicator, long bucketByt
     public void AllReduceMeanGradients(nn.Module module)
     {
         if (Communicator.Size == 1) return;
+        // Each .grad is a new handle to the gradient: released here rather than left to the finalizer.
+        using var scope = NewDisposeScope();
         var gradients = new List<Tensor>();
         foreach (var (name, parameter) in module.named_parameters())
         {
@@ -152,7 +155,7 @@ public sealed class TensorCollectives(ICommunicator communicator, long bucketByt
     void Run<T>(ScalarType type, List<Tensor> tensors, IBucketStep step) where T : unmanaged
     {
         var elementSize = Marshal.SizeOf<T>();
-        var capacity = Math.Max(1, Math.Min(bucketBytes, int.MaxValue) / elementSize);
+        var capacity = Math.Max(1, Math.Min(maxBucketBytes, int.MaxValue) / elementSize);
         var sizes = tensors.Select(tensor => tensor.numel()).ToArray();
         var total = sizes.Sum();
         var buffer = Buffer(type, Math.Min(capacity, total));
