@@ -35,7 +35,7 @@ public sealed class CommunicatorSelectionTests(ITestOutputHelper output) : IDisp
             variables["IMPROVED_DDPM_MPI_LIBRARY"] = missing;
         });
         Assert.Contains(
-            $"error: This process runs under an MPI launcher (OMPI_COMM_WORLD_SIZE=2). No MPI library could be loaded (from IMPROVED_DDPM_MPI_LIBRARY); looked for {missing} (",
+            $"error: This process runs under an MPI launcher (OMPI_COMM_WORLD_SIZE=2). No MPI library could be loaded (from IMPROVED_DDPM_MPI_LIBRARY); looked for {missing} ({missing}: cannot open shared object file: No such file or directory). ",
             text);
         Assert.Contains("Install Open MPI (Debian/Ubuntu: apt-get install openmpi-bin", text);
         Assert.Contains("libmpi mapped: none", text);

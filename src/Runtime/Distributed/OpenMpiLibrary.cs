@@ -122,8 +122,9 @@ internal sealed unsafe class OpenMpiLibrary
         catch (DllNotFoundException e)
         {
             handle = 0;
-            // .NET's message lists every path it probed; dlerror's own reason is at its end, after the last colon.
-            error = FirstLine(e.Message);
+            // .NET's first line is generic advice; dlerror's reasons (one per path probed) follow it.
+            var reasons = e.Message.Split('\n').Skip(1).Select(line => line.Trim()).Where(line => line.Length > 0).Distinct().ToList();
+            error = reasons.Count > 0 ? string.Join("; ", reasons) : FirstLine(e.Message);
             return false;
         }
     }
