@@ -23,6 +23,7 @@ public sealed class MpiCollectiveTests(ITestOutputHelper output)
             var mine = results[r];
             Assert.Equal($"{k}", mine["size"]);
             Assert.StartsWith("Open MPI v", mine["library"]);
+            Assert.Equal($"{r}", mine["local-rank"]); // one machine: local ranks are the ranks
             // Small multiples of powers of two: every sum is exact, whatever order MPI adds in.
             Assert.Equal(Enumerable.Range(0, 5).Select(i => triangle * (i + 1) * 0.5), Numbers(mine["allreduce-float"]));
             Assert.Equal(Enumerable.Range(0, 4).Select(i => triangle * (i + 1) * 0.25), Numbers(mine["allreduce-double"]));

@@ -42,6 +42,7 @@ static int Collectives(ICommunicator c)
     var r = c.Rank;
     Print(c, "size", c.Size);
     Print(c, "library", (c as MpiCommunicator)?.LibraryVersion ?? "none");
+    Print(c, "local-rank", Communicators.LocalRank);
 
     float[] singles = [.. Enumerable.Range(0, 5).Select(i => (r + 1) * (i + 1) * 0.5f)];
     c.AllReduceSum<float>(singles);

@@ -18,6 +18,15 @@ public static class Communicators
             .Where(v => !string.IsNullOrEmpty(v.value)).Select(v => $"{v.name}={v.value}").FirstOrDefault();
 
     /// <summary>
+    /// This process's index among the job's processes on the same machine (0 outside a job): the GPU a rank takes,
+    /// as the reference's <c>dist_util</c> picks one per local rank. From Open MPI's, MPICH's or Slurm's variable.
+    /// </summary>
+    public static int LocalRank =>
+        new[] { "OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID" }.Select(Environment.GetEnvironmentVariable)
+            .Select(value => int.TryParse(value, System.Globalization.CultureInfo.InvariantCulture, out var rank) ? rank : (int?)null)
+            .FirstOrDefault(rank => rank is not null) ?? 0;
+
+    /// <summary>
     /// <see cref="MpiCommunicator"/> when an MPI launcher started this process, else the single-process communicator,
     /// without loading any MPI library. The same instance on every call (MPI is initialised once per process).
     /// </summary>
