@@ -107,9 +107,9 @@ public sealed class MpiCollectiveTests(ITestOutputHelper output)
     }
 
     [MpiTheory]
-    [InlineData("throw", 1, "rank 1 of 2: failed: System.InvalidOperationException: probe failure on purpose")]
-    [InlineData("exit", 3, "rank 1 of 2: ended with exit code 3; ending every rank (exit code 3).")]
-    [InlineData("unhandled", 1, "rank 1 of 2: unhandled exception: System.InvalidOperationException: probe failure on a background thread")]
+    [InlineData("throw", 1, "rank 1 of 2 ends the job (exit code 1): System.InvalidOperationException: probe failure on purpose")]
+    [InlineData("exit", 3, "rank 1 of 2 ends the job (exit code 3): returned 3")]
+    [InlineData("unhandled", 1, "rank 1 of 2 ends the job (exit code 1): unhandled exception on a thread: System.InvalidOperationException: probe failure on a background thread")]
     [InlineData("kill", null, "process rank 1 with PID")]
     public void A_failing_rank_ends_the_whole_job_with_a_message_naming_it(string how, int? exitCode, string message)
     {

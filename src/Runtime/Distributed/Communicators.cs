@@ -54,7 +54,7 @@ public static class Communicators
                     $"The launcher started {expected} processes ({launcher}), but {mpi.LibraryPath} ({mpi.LibraryVersion}) sees " +
                     $"{mpi.Size}: the library does not belong to the launcher. Launch with the mpiexec of the same MPI installation.");
             // A crash on any thread must end every rank; the others would otherwise wait in their next collective.
-            AppDomain.CurrentDomain.UnhandledException += (_, e) => mpi.Abort(1, $"unhandled exception: {e.ExceptionObject}");
+            AppDomain.CurrentDomain.UnhandledException += (_, e) => mpi.Abort(1, $"unhandled exception on a thread: {e.ExceptionObject}");
             return current = mpi;
         }
     }
@@ -82,10 +82,10 @@ public static class Communicators
         }
         catch (Exception e)
         {
-            communicator.Abort(1, $"failed: {e}");
+            communicator.Abort(1, $"{e}");
             throw; // not reached: Abort ends the process
         }
-        if (code != 0) communicator.Abort(code, $"ended with exit code {code}");
+        if (code != 0) communicator.Abort(code, $"returned {code}");
         communicator.Dispose();
         return 0;
     }

@@ -146,7 +146,8 @@ public sealed unsafe class MpiCommunicator : ICommunicator
     public void Abort(int code, string? reason = null)
     {
         Console.Out.Flush();
-        Console.Error.WriteLine($"rank {Rank} of {Size}: {reason ?? "aborting"}; ending every rank (exit code {code}).");
+        // The rank and the code first: a reason may be a many-line stack trace.
+        Console.Error.WriteLine($"rank {Rank} of {Size} ends the job (exit code {code}){(reason is null ? "." : $": {reason}")}");
         Console.Error.Flush();
         // Without the lock: another thread may be blocked in a collective that only this abort can end.
         if (!Volatile.Read(ref finalized)) mpi.Abort(mpi.CommWorld, code);
