@@ -28,6 +28,8 @@ public sealed class MpiCollectiveTests(ITestOutputHelper output)
             Assert.Equal(Enumerable.Range(0, 5).Select(i => triangle * (i + 1) * 0.5), Numbers(mine["allreduce-float"]));
             Assert.Equal(Enumerable.Range(0, 4).Select(i => triangle * (i + 1) * 0.25), Numbers(mine["allreduce-double"]));
             Assert.Equal($"{k * (1L << 40) + (k - 1) * k / 2},{-(k - 1) * k / 2}", mine["allreduce-long"]);
+            Assert.Equal(results[0]["allreduce-rounded-1000"], mine["allreduce-rounded-1000"]);
+            Assert.Equal(results[0]["allreduce-rounded-1000000"], mine["allreduce-rounded-1000000"]);
 
             Assert.Equal(Enumerable.Range(0, k).SelectMany(q => new[] { q + 0.5, q * 2.25 }), Numbers(mine["allgather-double"]));
             Assert.Equal(string.Join(",", Enumerable.Range(0, k).SelectMany(q => new[] { q * (1L << 40) + 7, -q })), mine["allgather-long"]);

@@ -54,6 +54,16 @@ static int Collectives(ICommunicator c)
     c.AllReduceSum<long>(longs);
     Print(c, "allreduce-long", longs);
 
+    // Sums that round: every rank must still hold the same bits (data-parallel ranks keep identical weights only so).
+    // 1000 floats take Open MPI's small-message algorithm, 1M its large-message one.
+    foreach (var length in new[] { 1000, 1_000_000 })
+    {
+        var random = new Random(1 + r);
+        float[] noisy = [.. Enumerable.Range(0, length).Select(_ => (float)random.NextDouble() * 1e3f - 500f)];
+        c.AllReduceSum<float>(noisy);
+        Print(c, $"allreduce-rounded-{length}", System.IO.Hashing.XxHash64.HashToUInt64(System.Runtime.InteropServices.MemoryMarshal.AsBytes(noisy.AsSpan())));
+    }
+
     Print(c, "allgather-double", c.AllGather<double>([r + 0.5, r * 2.25]));
     Print(c, "allgather-long", c.AllGather<long>([r * (1L << 40) + 7, -r]));
     Print(c, "allgather-byte", c.AllGather<byte>([(byte)(r + 1), (byte)(250 - r)]));
