@@ -32,7 +32,7 @@ internal sealed unsafe class OpenMpiLibrary
     public readonly nint CommWorld, ErrorsReturn, OpSum;
     public readonly nint Byte, Int32, Int64, Float, Double;
 
-    public readonly delegate* unmanaged<int*, int> Initialized, Finalized;
+    public readonly delegate* unmanaged<int*, int> Initialized;
     public readonly delegate* unmanaged<int*, byte***, int, int*, int> InitThread;
     public readonly delegate* unmanaged<int> Finalize;
     public readonly delegate* unmanaged<nint, int*, int> CommRank, CommSize;
@@ -72,7 +72,6 @@ internal sealed unsafe class OpenMpiLibrary
         Double = Data("ompi_mpi_double");
 
         Initialized = (delegate* unmanaged<int*, int>)Function("MPI_Initialized");
-        Finalized = (delegate* unmanaged<int*, int>)Function("MPI_Finalized");
         Finalize = (delegate* unmanaged<int>)Function("MPI_Finalize");
         CommRank = (delegate* unmanaged<nint, int*, int>)Function("MPI_Comm_rank");
         CommSize = (delegate* unmanaged<nint, int*, int>)Function("MPI_Comm_size");
