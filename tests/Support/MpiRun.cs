@@ -24,7 +24,7 @@ static partial class MpiRun
     /// <summary>
     /// <c>mpiexec -n <paramref name="ranks"/> dotnet MpiProbe.dll <paramref name="arguments"/></c>, with the settings a
     /// container needs: allowed as root, more ranks than cores allowed, no core binding (the cores are shared), shared
-    /// memory without cross-process reads (CMA needs ptrace rights containers usually lack).
+    /// memory without cross-process reads (CMA needs ptrace rights containers usually lack), waiting ranks that yield.
     /// </summary>
     public static ChildProcess Start(int ranks, params string[] arguments) =>
         ChildProcess.Start(Mpiexec!, ["-n", $"{ranks}", "--oversubscribe", "--bind-to", "none", "--mca", "btl", "self,vader", "dotnet", Probe, .. arguments],
@@ -33,6 +33,8 @@ static partial class MpiRun
                 variables["OMPI_ALLOW_RUN_AS_ROOT"] = "1";
                 variables["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1";
                 variables["OMPI_MCA_btl_vader_single_copy_mechanism"] = "none";
+                // A waiting rank yields its core instead of polling at full speed: the cores are shared with the suite.
+                variables["OMPI_MCA_mpi_yield_when_idle"] = "1";
                 // mpiexec gives each rank a pseudo-terminal; with a terminal type .NET would print its keypad escapes.
                 variables["TERM"] = "dumb";
             });
