@@ -136,6 +136,7 @@ public sealed class MpiCollectiveTests(ITestOutputHelper output)
         Assert.Contains("all-reduce of 1000 float32 (0.0 MB) over 2 ranks, 3 repetitions:", text);
         Assert.Matches(@"MPI_Allreduce in place: median \d+\.\d ms", text);
         Assert.Matches(@"TensorCollectives.AllReduceMean of 100 tensors: median \d+\.\d ms", text);
+        Assert.Matches(@"of which host copies and division \(no MPI\): median \d+\.\d ms", text);
     }
 
     Dictionary<int, Dictionary<string, string>> Run(int ranks, string mode)

@@ -222,13 +222,19 @@ static int Benchmark(ICommunicator c, long elements, int repetitions)
     // As gradients come: many tensors of various sizes (here 100).
     var sizes = Enumerable.Range(0, 100).Select(i => elements / 100 + (i == 0 ? elements % 100 : 0)).ToArray();
     var gradients = sizes.Select(size => ones(size)).ToList();
+    // One libtorch thread per rank, as K ranks on K cores would train.
+    set_num_threads(Math.Max(1, System.Environment.ProcessorCount / c.Size));
     using var collectives = new TensorCollectives(c);
     var viaTensors = Measure(c, repetitions, () => collectives.AllReduceMean(gradients));
+    // The same without MPI: what the host copies and the division cost on their own.
+    using var copiesOnly = new TensorCollectives(new CopiesOnly(c.Size));
+    var copies = Measure(c, repetitions, () => copiesOnly.AllReduceMean(gradients));
     if (c.IsRoot)
     {
         Console.WriteLine($"all-reduce of {elements} float32 ({elements * 4 / 1e6:F1} MB) over {c.Size} ranks, {repetitions} repetitions:");
         Console.WriteLine($"  MPI_Allreduce in place: median {raw.Median * 1e3:F1} ms (min {raw.Min * 1e3:F1}, max {raw.Max * 1e3:F1})");
         Console.WriteLine($"  TensorCollectives.AllReduceMean of 100 tensors: median {viaTensors.Median * 1e3:F1} ms (min {viaTensors.Min * 1e3:F1}, max {viaTensors.Max * 1e3:F1})");
+        Console.WriteLine($"    of which host copies and division (no MPI): median {copies.Median * 1e3:F1} ms (min {copies.Min * 1e3:F1}, max {copies.Max * 1e3:F1})");
     }
     foreach (var gradient in gradients) gradient.Dispose();
     return 0;
@@ -271,3 +277,34 @@ static string Format(object value) => value switch
     IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
     _ => value.ToString() ?? "",
 };
+
+/// <summary>K ranks whose collectives do nothing: TensorCollectives' own work, measured without MPI.</summary>
+sealed class CopiesOnly(int size) : ICommunicator
+{
+    public int Rank => 0;
+
+    public int Size => size;
+
+    public void AllReduceSum<T>(Span<T> values) where T : unmanaged
+    {
+    }
+
+    public T[] AllGather<T>(ReadOnlySpan<T> mine) where T : unmanaged => throw new NotSupportedException();
+
+    public T[][] AllGatherVariable<T>(ReadOnlySpan<T> mine) where T : unmanaged => throw new NotSupportedException();
+
+    public void Broadcast<T>(Span<T> values, int root = 0) where T : unmanaged
+    {
+    }
+
+    public void Barrier()
+    {
+    }
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    public void Abort(int code, string? reason = null) => throw new NotSupportedException();
+
+    public void Dispose()
+    {
+    }
+}
