@@ -42,3 +42,21 @@ public sealed class GlibcxxFixFactAttribute : FactAttribute
             Skip = $"the system libstdc++ provides {ElfVersionPatcher.RequiredVersion}: nothing to fix";
     }
 }
+
+/// <summary>A fact that launches processes with Open MPI's mpiexec: skipped where it is not installed.</summary>
+public sealed class MpiFactAttribute : FactAttribute
+{
+    public MpiFactAttribute()
+    {
+        if (MpiRun.Mpiexec is null) Skip = MpiRun.Missing;
+    }
+}
+
+/// <summary>A theory that launches processes with Open MPI's mpiexec: skipped where it is not installed.</summary>
+public sealed class MpiTheoryAttribute : TheoryAttribute
+{
+    public MpiTheoryAttribute()
+    {
+        if (MpiRun.Mpiexec is null) Skip = MpiRun.Missing;
+    }
+}
