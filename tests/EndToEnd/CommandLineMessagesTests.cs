@@ -39,11 +39,23 @@ public sealed partial class CommandLineMessagesTests : IDisposable
     [InlineData("sample", "--eta", "x", "--eta: 'x' is not a number")]
     [InlineData("sample", "--class", "cat", "--class: 'cat' is not an integer")]
     [InlineData("nll", "--num-samples", "all", "--num-samples: 'all' is not an integer")]
+    [InlineData("sample", "--device", "gpu", "--device gpu: expected cpu, cuda or cuda:N")]
+    [InlineData("nll", "--device", "cuda:x", "--device cuda:x: expected cpu, cuda or cuda:N")]
     public void Other_commands_name_the_flag_too(string command, string option, string value, string message)
     {
         var (code, _, errors) = Run(command, "--model-path", weights, "--data-dir", folder, option, value);
         Assert.Equal(1, code);
         Assert.Contains(message, errors, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Cuda_without_a_cuda_libtorch_is_refused_when_parsed()
+    {
+        if (TorchSharp.torch.cuda.is_available()) return; // a CUDA build with a GPU takes it
+        var (code, _, errors) = Run("sample", "--model-path", weights, "--device", "cuda", "--output", Path.Combine(folder, "x"));
+        Assert.Equal(1, code);
+        Assert.Contains("--device cuda: this build's libtorch has no usable CUDA", errors, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(folder, "x.npz")));
     }
 
     [Theory]
