@@ -12,7 +12,7 @@ public enum SamplerKind
     /// <summary>DDIM with η = 0 (<c>ddim_sample_loop</c>) over a respacing to N steps: the first-order ODE solver.</summary>
     Ddim,
 
-    /// <summary>DPM-Solver++(2M) (Lu et al. 2022): multistep, second order, on the data prediction, time-uniform steps.</summary>
+    /// <summary>DPM-Solver++(2M) (Lu et al. 2022): multistep, second order, on the data prediction, logSNR-uniform steps.</summary>
     DpmSolverPlusPlus2M,
 
     /// <summary>Karras et al. 2022, Algorithm 1 without churn: Heun's second-order method on their σ schedule (ρ = 7);
@@ -43,6 +43,9 @@ public static class DiffusionSamplers
     /// Karras et al.'s ρ: their recommended spacing of noise levels, denser at low noise (σ_i^(1/ρ) uniform in i).
     /// </summary>
     public const double KarrasRho = 7.0;
+
+    /// <summary>DPM-Solver's clip of λ = log(α/σ) for discrete schedules (<c>clipped_lambda</c>): where its even spacing starts.</summary>
+    public const double DpmSolverLambdaMin = -5.1;
 
     /// <summary>The highest noise level of Karras et al.'s spacing, their σ_max (see <see cref="KarrasSigmas"/>).</summary>
     public const double KarrasSigmaMax = 80.0;
@@ -113,17 +116,20 @@ public static class DiffusionSamplers
     public static int MinimumSteps(SamplerKind kind) => kind is SamplerKind.Ddpm or SamplerKind.Ddim ? 2 : 1;
 
     /// <summary>
-    /// The times at which DPM-Solver++(2M) evaluates the network, from T−1 down to 0, uniform in t (fractional).
+    /// The times at which DPM-Solver++(2M) evaluates the network, from T−1 down to 0 (fractional): uniform in
+    /// λ = log(α/σ) from λ = <see cref="DpmSolverLambdaMin"/> (or λ at T−1 if higher) to λ at t = 0, with a first
+    /// step from T−1 to there when the schedule reaches lower.
     /// </summary>
     /// <remarks>
-    /// DPM-Solver offers time-uniform and logSNR-uniform steps for discrete-time models (its docstring recommends logSNR
-    /// for low-resolution images, time-uniform for high-resolution ones); its DPM-Solver++ examples and diffusers'
-    /// default (<c>linspace</c>) use time-uniform steps. We use time-uniform steps because they measured better here:
-    /// on Gaussian data (tests/Runtime/Samplers) at 20 evaluations, RMSE 0.0014 against 0.014 with logSNR-uniform steps
-    /// (cosine schedule, T = 1000 and 4000). The cosine schedule's λ spans [−10, 5] at T = 1000, and its last step alone
-    /// (the β clipped at 0.999) falls by 3.5, so logSNR-uniform steps crowd the high-noise end, where the trajectory is
-    /// nearly straight, and leave few for the low-noise end.
-    /// DDIM over a respacing to N steps (<c>"N"</c>) visits the same N times, rounded to integers.
+    /// DPM-Solver offers time-uniform and logSNR-uniform steps for discrete-time models and recommends logSNR for
+    /// low-resolution images (time-uniform for high-resolution ones; diffusers defaults to time-uniform). It also clips
+    /// the cosine schedule at λ = −5.1, where the top few training steps plunge to λ = −10 (T = 1000; the last step
+    /// alone, its β clipped at 0.999, falls by 3.5), and starts there. We start at T−1 like every sampler here and take
+    /// that plunge in one first-order step, then space the rest uniformly in λ. Measured RMSE to DDIM over all 1000 steps
+    /// on the Quickstart model after 600 training steps, clipped x_0, 10 / 20 / 50 evaluations: time-uniform
+    /// 0.056 / 0.027 / 0.011, logSNR-uniform from T−1 0.062 / 0.012 / 0.0027, this 0.033 / 0.0068 / 0.0026 (DDIM
+    /// 0.061 / 0.032 / 0.014). Time-uniform wins only at 5 evaluations (0.11 against 0.18) and on Gaussian data, whose
+    /// x_0 prediction stops changing at low noise (tests/Runtime/Samplers).
     /// The last time is 0 and the sample is the x_0 predicted there: DPM-Solver with <c>denoise_to_zero</c>, so N
     /// evaluations make N − 1 solver steps and the final step to ᾱ = 1, like DDIM's last step.
     /// </remarks>
@@ -131,9 +137,20 @@ public static class DiffusionSamplers
     {
         ArgumentNullException.ThrowIfNull(schedule);
         ArgumentOutOfRangeException.ThrowIfLessThan(steps, 1);
-        if (steps == 1) return [schedule.LastTime];
         var times = new double[steps];
-        for (var i = 0; i < steps; i++) times[i] = schedule.LastTime * (steps - 1 - i) / (steps - 1);
+        times[0] = schedule.LastTime;
+        if (steps == 1) return times;
+        var lambdaTop = schedule.Lambda(schedule.LastTime);
+        var first = lambdaTop < DpmSolverLambdaMin ? 1 : 0; // the index where the λ-uniform spacing starts
+        var lambdaStart = Math.Max(lambdaTop, DpmSolverLambdaMin);
+        var lambdaEnd = schedule.Lambda(0);
+        var points = steps - first;
+        for (var i = 0; i < points; i++)
+        {
+            times[first + i] = points == 1 ? 0 : schedule.TimeOfLambda(lambdaStart + ((lambdaEnd - lambdaStart) * i / (points - 1)));
+        }
+        times[0] = schedule.LastTime; // the exact ends, not a rounded round trip through λ
+        times[^1] = 0;
         return times;
     }
 

@@ -85,6 +85,9 @@ public sealed class InterpolatedSchedule
         return low + ((logAlpha[low] - value) / (logAlpha[low] - logAlpha[high]));
     }
 
+    /// <summary>The time whose λ = log(α/σ) is <paramref name="lambda"/>: log α = −½·log(1 + e^(−2λ)).</summary>
+    public double TimeOfLambda(double lambda) => TimeOfLogAlpha(-0.5 * double.LogP1(Math.Exp(-2 * lambda)));
+
     /// <summary>The time whose Karras noise level is <paramref name="sigma"/>: log α = −½·log(1 + σ²).</summary>
     public double TimeOfKarrasSigma(double sigma) => TimeOfLogAlpha(-0.5 * double.LogP1(sigma * sigma));
 

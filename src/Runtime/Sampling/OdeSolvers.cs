@@ -71,10 +71,9 @@ static class OdeSolvers
     /// </summary>
     /// <remarks>
     /// The last step is first order whatever the number of steps: DPM-Solver's <c>lower_order_final</c>, which it
-    /// applies below 10 steps (diffusers below 15). Time-uniform steps end with a long step in λ (for the cosine schedule
-    /// at T = 1000 and 20 steps, h = 2.7 after 0.6: λ climbs steeply as t → 0), over which x_0's prediction levels off
-    /// rather than changing linearly in λ, so extrapolating it with r ≈ 0.2 overshoots. Measured on Gaussian data
-    /// (tests/Runtime/Samplers), 20 evaluations: RMSE 0.051 with a second-order last step, 0.0014 with a first-order one.
+    /// applies below 10 steps (diffusers below 15) because extrapolating x_0's prediction over the last, low-noise step
+    /// is unstable with few steps. It was never worse here: on the Quickstart model after 600 training steps (RMSE to
+    /// DDIM over all steps, clipped x_0) 0.180 against 0.196 at 5 evaluations, 0.033 against 0.035 at 10, equal from 20.
     /// </remarks>
     public static Tensor DpmSolverPlusPlus2M(DataPrediction model, Tensor xT, double[] times, IProgress<int>? progress)
     {

@@ -46,13 +46,16 @@ public sealed class DiffusionSamplerTests
         int[] steps = [5, 10, 20, 50, 100, 200, 400];
         var errors = steps.Select(n => Error(kind, n)).ToArray();
         var listing = string.Join(", ", steps.Zip(errors, (n, e) => $"{n}: {e:E2}"));
-        for (var i = 1; i < steps.Length; i++)
+        // With very few steps the error need not fall steadily: DPM-Solver++(2M)'s is 2.9·10⁻³ after 10 steps but
+        // 8.1·10⁻³ after 20 on this data, an accident of its few large steps (0.26 after 5). From 20 on it must fall.
+        for (var i = 3; i < steps.Length; i++)
             Assert.True(errors[i] < errors[i - 1], $"{kind}: the error grew from {steps[i - 1]} to {steps[i]} steps ({listing})");
+        Assert.True(errors[^1] < errors[0] / 10, $"{kind}: 400 steps are not 10 times closer than 5 ({listing})");
 
         // A method of order p has error C·N^(−p)·(1 + O(1/N)): doubling N divides it by 2^p. Allowing 0.3 for the
         // higher-order terms still tells order 2 from order 1, and an error that stops shrinking (a wrong coefficient
         // or time, the variance channels read as ε) shows as an order near 0. At 400 steps the errors are 10⁻³ (first
-        // order) and 3·10⁻⁵ (second), far above float32 rounding, which the 1000-step runs put below 6·10⁻⁶.
+        // order) and 2 to 3·10⁻⁵ (second), far above float32 rounding, which runs of 1000 steps put below 6·10⁻⁶.
         var observed = Math.Log2(errors[^2] / errors[^1]);
         Assert.True(observed > order - 0.3, $"{kind}: order {observed:F2} from 200 to 400 steps, expected {order} ({listing})");
     }
@@ -81,16 +84,16 @@ public sealed class DiffusionSamplerTests
             var x0 = (x.to(ScalarType.Float64) - (epsilon * schedule.Sigma(t))) / schedule.Alpha(t);
             return cat([x0.to(ScalarType.Float32), zeros_like(x)], 1);
         });
-        // 7 steps from 999 are multiples of 166.5, exact in float32, so both networks convert at the solver's own time.
         using var first = new SeededNoiseSource(4);
         using var second = new SeededNoiseSource(4);
         var a = DiffusionSamplers.Sample(eps, data.Network(), Shape, first, SamplerKind.DpmSolverPlusPlus2M, 7, clipDenoised: false);
         var b = DiffusionSamplers.Sample(xStart, predictsX0, Shape, second, SamplerKind.DpmSolverPlusPlus2M, 7, clipDenoised: false);
-        // The same arithmetic in another order, so float32 rounding apart; the largest part is the first x_0 prediction,
-        // x_0 = (x − σ·ε)/α at t = 999, where σ/α = 2·10⁴ magnifies ε's rounding (2⁻²⁴ of |ε| ≤ 3.5) to 4·10⁻³, and
-        // the first step carries it with weight α ≤ 0.26 (at t = 832.5): at most 2·10⁻³ for the two orders together.
-        // Reading x_0 as ε, or the other way round, is off by order 1.
-        Assert.True(a.allclose(b, rtol: 0, atol: 2e-3), $"largest difference {(a - b).abs().max().item<float>()}");
+        // The same arithmetic in another order, so float32 rounding apart. The largest part is the first x_0 prediction,
+        // x_0 = (x − σ·ε)/α at t = 999, where σ/α = 2·10⁴ magnifies ε's rounding (2⁻²⁴ of |ε| ≤ 3.5) to 4·10⁻³; the
+        // first step, to λ = −5.1, carries it with weight α = 6·10⁻³. The x_0 network also converts at t rounded to
+        // float32 (by 3·10⁻⁵ at most), which moves α by under 10⁻⁵ of itself: together well under 10⁻⁴. Reading x_0 as ε is
+        // off by order 1.
+        Assert.True(a.allclose(b, rtol: 0, atol: 1e-4), $"largest difference {(a - b).abs().max().item<float>()}");
     }
 
     public static TheoryData<SamplerKind> AllSamplers => new(Enum.GetValues<SamplerKind>());
@@ -174,14 +177,13 @@ public sealed class DiffusionSamplerTests
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
-    public void Dpm_solver_evaluates_at_fractional_time_uniform_timesteps_as_the_network_receives_them(bool rescale)
+    public void Dpm_solver_evaluates_at_its_fractional_times_as_the_network_receives_them(bool rescale)
     {
         using var scope = NewDisposeScope();
         var diffusion = Diffusion(rescale);
-        var times = Record(diffusion, SamplerKind.DpmSolverPlusPlus2M, 7);
-        // T−1 = 999 down to 0 in 6 equal steps of 166.5: every other one falls between training timesteps.
-        double[] expected = [999, 832.5, 666, 499.5, 333, 166.5, 0];
-        Assert.Equal(expected.Select(t => (float)(rescale ? t * 1000 / T : t)), times);
+        var times = DiffusionSamplers.DpmSolverTimes(new InterpolatedSchedule(diffusion.Tables), 7);
+        Assert.Equal(times.Select(t => (float)(rescale ? t * 1000 / T : t)), Record(diffusion, SamplerKind.DpmSolverPlusPlus2M, 7));
+        Assert.Equal(5, times.Count(t => t != Math.Round(t))); // all but the ends fall between training timesteps
     }
 
     [Fact]

@@ -30,15 +30,30 @@ public sealed class InterpolatedScheduleTests
         {
             Assert.Equal(t, Schedule.TimeOfLogAlpha(Schedule.LogAlpha(t)), 1e-9);
             Assert.Equal(t, Schedule.TimeOfKarrasSigma(Schedule.KarrasSigma(t)), 1e-6);
+            Assert.Equal(t, Schedule.TimeOfLambda(Schedule.Lambda(t)), 1e-6);
         }
         Assert.Throws<ArgumentOutOfRangeException>(() => Schedule.TimeOfKarrasSigma(Schedule.KarrasSigma(999) * 2));
     }
 
     [Fact]
-    public void Dpm_solver_times_are_uniform_from_the_last_training_timestep_to_zero()
+    public void Dpm_solver_times_step_from_the_last_training_timestep_to_lambda_minus_5_1_then_evenly_in_lambda_to_zero()
     {
-        Assert.Equal([999.0, 666, 333, 0], DiffusionSamplers.DpmSolverTimes(Schedule, 4));
+        var times = DiffusionSamplers.DpmSolverTimes(Schedule, 6);
+        Assert.Equal(999, times[0]);
+        Assert.Equal(0, times[^1]);
+        Assert.True(Schedule.Lambda(999) < -5.1);
+        var lambdas = times.Select(Schedule.Lambda).ToArray();
+        Assert.Equal(-5.1, lambdas[1], 1e-9);
+        for (var i = 2; i < lambdas.Length; i++) Assert.Equal((Schedule.Lambda(0) + 5.1) / 4, lambdas[i] - lambdas[i - 1], 1e-9);
         Assert.Equal([999.0], DiffusionSamplers.DpmSolverTimes(Schedule, 1));
+        Assert.Equal([999.0, 0], DiffusionSamplers.DpmSolverTimes(Schedule, 2));
+
+        // A schedule that stays above λ = −5.1 is spaced evenly from its own top.
+        var mild = new InterpolatedSchedule(new DiffusionTables(Enumerable.Repeat(0.01, 100).ToArray()));
+        Assert.True(mild.Lambda(99) > -5.1);
+        var mildLambdas = DiffusionSamplers.DpmSolverTimes(mild, 4).Select(mild.Lambda).ToArray();
+        Assert.Equal(mild.Lambda(99), mildLambdas[0]);
+        for (var i = 1; i < 4; i++) Assert.Equal((mild.Lambda(0) - mild.Lambda(99)) / 3, mildLambdas[i] - mildLambdas[i - 1], 1e-9);
     }
 
     [Fact]
