@@ -113,6 +113,19 @@ public static partial class CommandLineHost
         var respacing = new Option<string?>("--timestep-respacing") { Description = "Sampling steps: \"250\", \"10,15,20\" or \"ddim50\". If omitted, the declared respacing (all steps if none)." };
         var useDdim = new Option<bool>("--use-ddim") { Description = "DDIM instead of ancestral sampling." };
         var eta = new Option<double>("--eta") { Description = "DDIM's eta: 0 is deterministic, 1 matches ancestral sampling's variance.", DefaultValueFactory = _ => 0.0 };
+        var sampler = new Option<SamplerKind?>("--sampler")
+        {
+            Description = $"A solver instead of the reference's loops: {string.Join(", ", DiffusionSamplers.AllNames)}. dpm-solver++-2m at 20 steps " +
+                "lands closer to the exact ODE endpoint than DDIM at 50. Replaces --timestep-respacing, --use-ddim and --eta.",
+            CustomParser = result =>
+            {
+                var name = result.Tokens[^1].Value;
+                if (DiffusionSamplers.FromName(name) is { } kind) return kind;
+                result.AddError($"--sampler: '{name}' is not one of {string.Join(", ", DiffusionSamplers.AllNames)}");
+                return null;
+            },
+        };
+        var steps = new Option<int?>("--steps") { Description = $"With --sampler: its steps (Heun evaluates the network 2·steps − 2 times). If omitted, {DiffusionSamplers.DefaultSteps}." };
         var (clip, noClip) = ClipOptions();
         var classLabel = new Option<int?>("--class") { Description = "Class-conditional models: sample this class only. If omitted, classes are drawn at random." };
         var seed = new Option<long>("--seed") { Description = "Seed of the noise; batch b is seeded by (seed, b) alone.", DefaultValueFactory = _ => 0 };
@@ -127,13 +140,13 @@ public static partial class CommandLineHost
         var device = DeviceOption();
         var command = new Command("sample", "Draw images from a trained model (the reference's image_sample.py).")
         {
-            modelPath, numSamples, batchSize, respacing, useDdim, eta, clip, noClip, classLabel, seed, shard, numShards, output, overwrite, device,
+            modelPath, numSamples, batchSize, respacing, useDdim, eta, sampler, steps, clip, noClip, classLabel, seed, shard, numShards, output, overwrite, device,
         };
         command.SetAction(result => Guarded(() =>
         {
             var options = new SampleOptions(result.GetValue(modelPath)!, result.GetValue(numSamples), result.GetValue(batchSize),
                 result.GetValue(respacing), result.GetValue(useDdim), result.GetValue(eta), ClipDenoised(result, clip, noClip), result.GetValue(classLabel),
-                result.GetValue(seed), result.GetValue(shard), result.GetValue(numShards), result.GetValue(device));
+                result.GetValue(seed), result.GetValue(shard), result.GetValue(numShards), result.GetValue(device), result.GetValue(sampler), result.GetValue(steps));
             ImageSampling.Validate(model, options);
             var (firstBatch, batches) = ImageSampling.ShardBatches(options.NumSamples, options.BatchSize, options.Shard, options.NumShards);
             var count = Math.Min(options.NumSamples, (firstBatch + batches) * options.BatchSize) - (firstBatch * options.BatchSize);

@@ -65,6 +65,47 @@ public sealed class SampleCommandTests : IDisposable
         Assert.Equal([7L, 7, 7], samples.Labels!);
     }
 
+    [Fact]
+    public void A_sampler_draws_what_the_library_solver_draws_from_the_same_seed()
+    {
+        var output = Path.Combine(folder, "dpm");
+        var (code, text) = Run("sample", "--model-path", weights, "--num-samples", "3", "--batch-size", "2", "--sampler", "DPM-Solver++-2M",
+            "--steps", "4", "--seed", "5", "--output", output);
+        Assert.True(code == 0, text);
+        var written = SampleSet.Load(output + ".npz");
+
+        // Batch b: the sampler's own solver from noise seeded by (seed, b), labels drawn from the same generator first.
+        using var network = TinyCond.Definition.LoadNetwork(weights);
+        var expected = new List<byte>();
+        foreach (var (batch, count) in new[] { (0, 2), (1, 1) })
+        {
+            using var noise = new SeededNoiseSource((5 * 1_000_003L) + batch);
+            using var labels = TorchSharp.torch.randint(10, [count], TorchSharp.torch.ScalarType.Int64, generator: noise.Generator);
+            using var x = DiffusionSamplers.Sample(TinyCond.CreateDiffusion(""), network, [count, 3, 8, 8], noise, SamplerKind.DpmSolverPlusPlus2M, 4, y: labels);
+            expected.AddRange(SampleImages.ToUInt8Nhwc(x));
+        }
+        Assert.Equal(expected, written.Pixels);
+        Assert.NotEqual(written.Pixels, ImageSampling.Run(TinyCond.Definition, new SampleOptions(weights, NumSamples: 3, BatchSize: 2, Seed: 5, Sampler: SamplerKind.KarrasHeun, Steps: 4)).Pixels);
+    }
+
+    [Theory]
+    [InlineData("--sampler", "heun", "--sampler: 'heun' is not one of ddpm, ddim, dpm-solver++-2m, karras-heun, karras-euler")]
+    [InlineData("--steps", "5", "--steps goes with --sampler")]
+    public void Sampler_flags_are_checked(string option, string value, string message)
+    {
+        var (code, text) = Run("sample", "--model-path", weights, "--num-samples", "2", "--output", Path.Combine(folder, "x"), option, value);
+        Assert.Equal(1, code);
+        Assert.Contains(message, text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_sampler_with_a_respacing_is_refused()
+    {
+        var (code, text) = Run("sample", "--model-path", weights, "--output", Path.Combine(folder, "x"), "--sampler", "ddim", "--use-ddim");
+        Assert.Equal(1, code);
+        Assert.Contains("--sampler ddim chooses its own steps: leave out --timestep-respacing, --use-ddim and --eta", text, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("--class", "10", "--class 10 is out of range: TinyCond has classes 0 to 9")]
     [InlineData("--timestep-respacing", "ddim6", "cannot create exactly 6 steps from 10")]

@@ -47,6 +47,31 @@ public static class DiffusionSamplers
     /// <summary>DPM-Solver's clip of λ = log(α/σ) for discrete schedules (<c>clipped_lambda</c>): where its even spacing starts.</summary>
     public const double DpmSolverLambdaMin = -5.1;
 
+    /// <summary>Steps of a sampler when none are given: where DPM-Solver++(2M) already lands closer to the exact endpoint than DDIM at 50.</summary>
+    public const int DefaultSteps = 20;
+
+    static readonly (SamplerKind Kind, string Name)[] Names =
+    [
+        (SamplerKind.Ddpm, "ddpm"), (SamplerKind.Ddim, "ddim"), (SamplerKind.DpmSolverPlusPlus2M, "dpm-solver++-2m"),
+        (SamplerKind.KarrasHeun, "karras-heun"), (SamplerKind.KarrasEuler, "karras-euler"),
+    ];
+
+    /// <summary>The sampler's name on the command line: <c>ddpm</c>, <c>ddim</c>, <c>dpm-solver++-2m</c>, <c>karras-heun</c>, <c>karras-euler</c>.</summary>
+    public static string Name(SamplerKind kind) => Names.First(n => n.Kind == kind).Name;
+
+    /// <summary>The sampler of a <see cref="Name"/> (any case), or null.</summary>
+    public static SamplerKind? FromName(string name)
+    {
+        foreach (var (kind, known) in Names)
+        {
+            if (string.Equals(known, name.Trim(), StringComparison.OrdinalIgnoreCase)) return kind;
+        }
+        return null;
+    }
+
+    /// <summary>Every sampler's name, for messages and help.</summary>
+    public static IEnumerable<string> AllNames => Names.Select(n => n.Name);
+
     /// <summary>The highest noise level of Karras et al.'s spacing, their σ_max (see <see cref="KarrasSigmas"/>).</summary>
     public const double KarrasSigmaMax = 80.0;
 

@@ -8,6 +8,9 @@ namespace ImprovedDdpm;
 /// <param name="Respacing">Null: the model's declared respacing.</param>
 /// <param name="ClassLabel">Class-conditional models: every sample of this class; null draws classes at random.</param>
 /// <param name="Shard">Which of <paramref name="NumShards"/> disjoint parts of the batches this run makes.</param>
+/// <param name="Sampler">A solver of <see cref="DiffusionSamplers"/> over <paramref name="Steps"/> steps instead of the
+/// reference's loop over <paramref name="Respacing"/> (which must then be left out, as <paramref name="UseDdim"/>).</param>
+/// <param name="Steps">With <paramref name="Sampler"/>: its steps (null: <see cref="DiffusionSamplers.DefaultSteps"/>).</param>
 public sealed record SampleOptions(
     string ModelPath,
     int NumSamples = 10000,
@@ -20,7 +23,9 @@ public sealed record SampleOptions(
     long Seed = 0,
     int Shard = 0,
     int NumShards = 1,
-    Device? Device = null);
+    Device? Device = null,
+    SamplerKind? Sampler = null,
+    int? Steps = null);
 
 /// <summary>Samples as uint8 NHWC, with their labels for class-conditional models.</summary>
 public sealed record SampleSet(byte[] Pixels, int Count, int Height, int Width, int Channels, long[]? Labels)
@@ -82,7 +87,10 @@ public static class ImageSampling
     {
         Validate(model, options);
         var device = options.Device ?? CPU;
-        var diffusion = model.CreateDiffusion(options.Respacing);
+        // The solvers run on the full process (they choose their own times); the reference's loops on the respaced one.
+        var diffusion = model.CreateDiffusion(options.Sampler is null ? options.Respacing : "");
+        var solverSteps = options.Steps ?? DiffusionSamplers.DefaultSteps;
+        var stepsPerBatch = options.Sampler is { } solver ? DiffusionSamplers.NetworkEvaluations(solver, solverSteps) : diffusion.NumTimesteps;
         using var network = model.LoadNetwork(options.ModelPath, device);
 
         var (firstBatch, batchCount) = ShardBatches(options.NumSamples, options.BatchSize, options.Shard, options.NumShards);
@@ -90,7 +98,7 @@ public static class ImageSampling
         var perImage = size * size * model.Channels;
         var pixels = new List<byte>();
         var labels = model.ClassConditional ? new List<long>() : null;
-        var total = batchCount * diffusion.NumTimesteps;
+        var total = batchCount * stepsPerBatch;
         for (var b = 0; b < batchCount; b++)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -107,14 +115,14 @@ public static class ImageSampling
                     : randint(model.NumClasses, [count], ScalarType.Int64, device, generator: noise.Generator);
                 labels!.AddRange(y.cpu().data<long>().ToArray());
             }
-            var done = b * diffusion.NumTimesteps;
+            var done = b * stepsPerBatch;
             var steps = new Progress<int>(step => progress?.Report((done + step, total)));
             var shape = new long[] { count, model.Channels, size, size };
-            var x = options.UseDdim
-                ? diffusion.DdimSampleLoop(network, shape, noise, options.Eta, options.ClipDenoised, y, steps)
+            var x = options.Sampler is { } kind ? DiffusionSamplers.Sample(diffusion, network, shape, noise, kind, solverSteps, options.ClipDenoised, y, steps)
+                : options.UseDdim ? diffusion.DdimSampleLoop(network, shape, noise, options.Eta, options.ClipDenoised, y, steps)
                 : diffusion.PSampleLoop(network, shape, noise, options.ClipDenoised, y, steps);
             pixels.AddRange(SampleImages.ToUInt8Nhwc(x));
-            progress?.Report((done + diffusion.NumTimesteps, total));
+            progress?.Report((done + stepsPerBatch, total));
         }
         return new SampleSet([.. pixels], pixels.Count / perImage, size, size, model.Channels, labels?.ToArray());
     }
@@ -132,5 +140,17 @@ public static class ImageSampling
                 throw new ArgumentException($"--class {label} is out of range: {model.Name} has classes 0 to {model.NumClasses - 1}");
         }
         if (!(options.Eta >= 0)) throw new ArgumentException($"--eta must be 0 or more; got {options.Eta}");
+        if (options.Sampler is { } sampler)
+        {
+            if (options.Respacing is not null || options.UseDdim || options.Eta != 0)
+                throw new ArgumentException($"--sampler {DiffusionSamplers.Name(sampler)} chooses its own steps: leave out --timestep-respacing, --use-ddim and --eta (or leave out --sampler)");
+            var minimum = DiffusionSamplers.MinimumSteps(sampler);
+            if (options.Steps is { } steps && steps < minimum)
+                throw new ArgumentException($"--steps {steps}: {DiffusionSamplers.Name(sampler)} needs at least {minimum}");
+        }
+        else if (options.Steps is not null)
+        {
+            throw new ArgumentException("--steps goes with --sampler; without it, --timestep-respacing says the steps");
+        }
     }
 }
