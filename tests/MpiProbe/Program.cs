@@ -8,6 +8,8 @@ using static TorchSharp.torch;
 // under mpiexec the ranks' lines interleave, so every line names its rank.
 var mode = args.Length > 0 ? args[0] : "collectives";
 if (mode == "environment") return ReportEnvironment();
+// The generated tool of a tiny model, as a user runs it (under mpiexec or not).
+if (mode == "tool") return ImprovedDdpm.MpiProbe.TinyProbeModel.Run(args[1..]);
 return Communicators.Run(communicator => mode switch
 {
     "collectives" => Collectives(communicator),
@@ -17,6 +19,8 @@ return Communicators.Run(communicator => mode switch
     "nullref" => NullReference(communicator),
     "benchmark" => Benchmark(communicator, args.Length > 1 ? long.Parse(args[1], CultureInfo.InvariantCulture) : 52_546_438,
         args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 10),
+    "train" => ImprovedDdpm.MpiProbe.TinyTraining.Train(communicator, args[1], args[2], int.Parse(args[3], CultureInfo.InvariantCulture),
+        long.Parse(args[4], CultureInfo.InvariantCulture), args[5]),
     _ => throw new ArgumentException($"unknown mode {mode}"),
 });
 
