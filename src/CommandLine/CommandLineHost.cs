@@ -48,7 +48,7 @@ public static partial class CommandLineHost
     }
 
     /// <summary>Commands whose library call takes the communicator and shares the work between the ranks.</summary>
-    static readonly HashSet<string> RankSplitCommands = new(StringComparer.Ordinal) { "train" };
+    static readonly HashSet<string> RankSplitCommands = new(StringComparer.Ordinal) { "train", "sample", "nll" };
 
     /// <summary>As <see cref="Run(ModelDefinition, string[])"/>, with errors and warnings (parse errors included) written to <paramref name="error"/>.</summary>
     public static int Run(ModelDefinition model, string[] args, TextWriter error)
@@ -171,7 +171,8 @@ public static partial class CommandLineHost
             var count = Math.Min(options.NumSamples, (firstBatch + batches) * options.BatchSize) - (firstBatch * options.BatchSize);
             var name = SampleFilesBase(result.GetValue(output), $"samples_{count}x{model.ImageSize}x{model.ImageSize}x{model.Channels}" +
                 (options.NumShards > 1 ? $"_shard{options.Shard}of{options.NumShards}" : ""));
-            OutputFiles.Check("--output", result.GetValue(overwrite), name + ".npz", name + ".png");
+            var processes = Communicators.FromEnvironment();
+            if (processes.IsRoot) OutputFiles.Check("--output", result.GetValue(overwrite), name + ".npz", name + ".png");
             SampleSet samples = null!;
             AnsiConsole.Progress().Start(context =>
             {
@@ -182,6 +183,7 @@ public static partial class CommandLineHost
                     task.Value = p.Done;
                 }));
             });
+            if (!processes.IsRoot) return 0; // every rank holds the samples; rank 0 writes them
             var (npz, png) = samples.Save(name);
             AnsiConsole.Console.WriteLine($"wrote {samples.Count} samples to {npz} and {png}");
             return 0;
@@ -235,7 +237,8 @@ public static partial class CommandLineHost
             var options = new NllOptions(result.GetValue(dataDir)!, result.GetValue(modelPath)!, result.GetValue(batchSize), result.GetValue(numSamples),
                 result.GetValue(respacing), ClipDenoised(result, clip, noClip), result.GetValue(seed), result.GetValue(device));
             var csv = OutputFiles.Resolve(result.GetValue(terms), NllTermsFileName);
-            OutputFiles.Check("--terms-csv", result.GetValue(overwrite), csv);
+            var processes = Communicators.FromEnvironment();
+            if (processes.IsRoot) OutputFiles.Check("--terms-csv", result.GetValue(overwrite), csv);
             NllResult nll = null!;
             AnsiConsole.Progress().Start(context =>
             {
@@ -247,6 +250,7 @@ public static partial class CommandLineHost
                     task.Description = $"bits/dim {p.Mean.ToString("F4", CultureInfo.InvariantCulture)}";
                 }));
             });
+            if (!processes.IsRoot) return 0; // every rank holds the result; rank 0 writes and prints it
             nll.WriteTermsCsv(csv);
             var console = AnsiConsole.Console;
             console.WriteLine($"{nll.Count} images: {nll.MeanBpd.ToString("F6", CultureInfo.InvariantCulture)} bits/dim " +

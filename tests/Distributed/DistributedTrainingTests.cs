@@ -110,6 +110,54 @@ public sealed partial class DistributedTrainingTests(ITestOutputHelper output) :
         Assert.Equal(Enumerable.Range(0, (int)end).Select(i => (long)i), steps); // each step logged once, none lost
     }
 
+    [MpiFact]
+    public void Sample_and_nll_over_two_ranks_write_what_one_process_writes()
+    {
+        var data = TrainingImages.Write(Path.Combine(folder, "data"), 10, size: 8);
+        var run = Path.Combine(folder, "run");
+        Alone("tool", "train", "--data-dir", data, "--run-dir", run, "--batch-size", "4", "--max-steps", "1");
+        var model = TrainingCheckpoint.FindLatest(run)!.ModelPath;
+        string[] Sample(string output, params string[] more) =>
+            ["tool", "sample", "--model-path", model, "--num-samples", "7", "--batch-size", "2", "--seed", "3", "--output", Path.Combine(folder, output), .. more];
+        string[] Nll(string csv) =>
+            ["tool", "nll", "--data-dir", data, "--model-path", model, "--batch-size", "3", "--terms-csv", Path.Combine(folder, csv)];
+
+        Alone(Sample("one"));
+        var twoOutput = Together(Sample("two"));
+        Assert.Single(twoOutput.Split('\n'), line => line.StartsWith("wrote 7 samples", StringComparison.Ordinal)); // rank 0 alone prints
+        // 4 batches of 2, 2, 2 and 1 samples, 2 per rank: gathered in batch order, the same samples pixel for pixel
+        // (the files differ only in the zip entries' time stamps).
+        var (whole, pair) = (SampleSet.Load(Path.Combine(folder, "one.npz")), SampleSet.Load(Path.Combine(folder, "two.npz")));
+        Assert.Equal((7, 8, 8, 3), (pair.Count, pair.Height, pair.Width, pair.Channels));
+        Assert.Equal(whole.Pixels, pair.Pixels);
+        // Shards compose with ranks: shard 1 of 2 is batches 2 and 3, one per rank, the last 3 samples of the whole.
+        Together(Sample("shard", "--shard", "1", "--num-shards", "2"));
+        var shard = SampleSet.Load(Path.Combine(folder, "shard.npz"));
+        Assert.Equal(3, shard.Count);
+        Assert.Equal(whole.Pixels.Skip(4 * 8 * 8 * 3), shard.Pixels);
+
+        // 10 images in batches of 3 (4 batches, the last of 1): the bound's mean and terms as one process gives them.
+        var one = Alone(Nll("one.csv"));
+        var two = Together(Nll("two.csv"));
+        Assert.Equal(LastLine(one), LastLine(two));
+        Assert.Equal(File.ReadAllText(Path.Combine(folder, "one.csv")), File.ReadAllText(Path.Combine(folder, "two.csv")));
+        output.WriteLine($"bits/dim: {LastLine(one)} (1 process), {LastLine(two)} (2 ranks)");
+    }
+
+    static string LastLine(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1].Trim();
+
+    static string Alone(params string[] arguments)
+    {
+        using var process = StartAlone(variables => variables["OMP_NUM_THREADS"] = "1", arguments);
+        return process.AssertSucceeds(Deadline);
+    }
+
+    static string Together(params string[] arguments)
+    {
+        using var job = Start(2, arguments);
+        return job.AssertSucceeds(Deadline);
+    }
+
     // Escape sequences removed: mpiexec gives each rank a pseudo-terminal, where the display may colour its lines.
     static int? SavedStep(string line) =>
         SavedLine().Match(Regex.Replace(line, @"\x1b\[[0-9;?]*[A-Za-z]", "")) is { Success: true } match ? int.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture) : null;
