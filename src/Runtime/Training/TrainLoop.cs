@@ -306,10 +306,22 @@ public sealed class TrainLoop : IDisposable
 
     TrainingStopReason? StopReason(CancellationToken cancellationToken)
     {
-        if (cancellationToken.IsCancellationRequested) return TrainingStopReason.Cancelled;
+        if (CancelledOnAnyRank(cancellationToken)) return TrainingStopReason.Cancelled;
         if (Options.LrAnnealSteps > 0 && Step >= Options.LrAnnealSteps) return TrainingStopReason.Annealed;
         if (Options.MaxSteps is { } max && Step >= max) return TrainingStopReason.MaxSteps;
         return null;
+    }
+
+    /// <summary>
+    /// Whether any rank was asked to stop: decided together (one tiny all-reduce a step), since a signal reaches the
+    /// ranks at different moments and a rank that stopped alone would leave the others waiting in the next step.
+    /// </summary>
+    bool CancelledOnAnyRank(CancellationToken cancellationToken)
+    {
+        if (Communicator.Size == 1) return cancellationToken.IsCancellationRequested;
+        Span<int> requests = [cancellationToken.IsCancellationRequested ? 1 : 0];
+        Communicator.AllReduceSum(requests);
+        return requests[0] > 0;
     }
 
     /// <summary>
