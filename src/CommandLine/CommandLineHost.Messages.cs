@@ -41,9 +41,12 @@ public static partial class CommandLineHost
         [nameof(TrainingOptions.ScheduleSampler)] = "--schedule-sampler",
     };
 
-    static void WriteError(string message) => Errors.MarkupLine($"[red]error:[/] {Markup.Escape(message)}");
+    /// <summary>"rank r of K: " under mpiexec, so that a rank's error says whose it is; empty in a single process.</summary>
+    static string RankPrefix = "";
 
-    static void WriteWarning(string message) => Errors.MarkupLine($"[yellow]warning:[/] {Markup.Escape(message)}");
+    static void WriteError(string message) => Errors.MarkupLine($"{Markup.Escape(RankPrefix)}[red]error:[/] {Markup.Escape(message)}");
+
+    static void WriteWarning(string message) => Errors.MarkupLine($"{Markup.Escape(RankPrefix)}[yellow]warning:[/] {Markup.Escape(message)}");
 
     /// <summary>An exception's message as a user of the tool should read it: flags instead of property names, no "(Parameter 'x')".</summary>
     static string Describe(Exception error)

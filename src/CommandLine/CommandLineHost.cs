@@ -16,7 +16,39 @@ public static partial class CommandLineHost
     /// Parses <paramref name="args"/>, runs the command and returns the process exit code. Results and progress go to
     /// <see cref="AnsiConsole.Console"/>; errors and warnings to standard error.
     /// </summary>
-    public static int Run(ModelDefinition model, string[] args) => Run(model, args, Console.Error);
+    /// <remarks>
+    /// Under <c>mpiexec -n K</c> every rank runs the command as one job (<see cref="Communicators.FromEnvironment"/>):
+    /// rank 0 prints and writes; the others print only errors and warnings, each line prefixed with its rank; a rank
+    /// that fails ends the whole job (<see cref="Communicators.Run"/>), naming itself. A plain run loads no MPI library.
+    /// </remarks>
+    public static int Run(ModelDefinition model, string[] args)
+    {
+        ICommunicator communicator;
+        try
+        {
+            communicator = Communicators.FromEnvironment();
+        }
+        catch (MpiLibraryException error)
+        {
+            // Under a launcher whose MPI library does not load: say which library was looked for, and stop this rank.
+            WriteError(error.Message);
+            return 1;
+        }
+        if (communicator.Size == 1) return Run(model, args, Console.Error);
+        RankPrefix = $"rank {communicator.Rank} of {communicator.Size}: ";
+        if (!communicator.IsRoot)
+        {
+            // The results and the live display are rank 0's; the other ranks would repeat them K − 1 times.
+            Console.SetOut(TextWriter.Null);
+            AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(TextWriter.Null), Interactive = InteractionSupport.No });
+        }
+        // Commands that do not split their work across ranks run on rank 0 alone; the others wait for it to finish.
+        var rootOnly = !communicator.IsRoot && !RankSplitCommands.Contains(args.FirstOrDefault() ?? "");
+        return Communicators.Run(_ => rootOnly ? 0 : Run(model, args, Console.Error));
+    }
+
+    /// <summary>Commands whose library call takes the communicator and shares the work between the ranks.</summary>
+    static readonly HashSet<string> RankSplitCommands = new(StringComparer.Ordinal) { "train", "sample", "nll" };
 
     /// <summary>As <see cref="Run(ModelDefinition, string[])"/>, with errors and warnings (parse errors included) written to <paramref name="error"/>.</summary>
     public static int Run(ModelDefinition model, string[] args, TextWriter error)
@@ -152,7 +184,8 @@ public static partial class CommandLineHost
             var count = Math.Min(options.NumSamples, (firstBatch + batches) * options.BatchSize) - (firstBatch * options.BatchSize);
             var name = SampleFilesBase(result.GetValue(output), $"samples_{count}x{model.ImageSize}x{model.ImageSize}x{model.Channels}" +
                 (options.NumShards > 1 ? $"_shard{options.Shard}of{options.NumShards}" : ""));
-            OutputFiles.Check("--output", result.GetValue(overwrite), name + ".npz", name + ".png");
+            var processes = Communicators.FromEnvironment();
+            if (processes.IsRoot) OutputFiles.Check("--output", result.GetValue(overwrite), name + ".npz", name + ".png");
             SampleSet samples = null!;
             AnsiConsole.Progress().Start(context =>
             {
@@ -163,6 +196,7 @@ public static partial class CommandLineHost
                     task.Value = p.Done;
                 }));
             });
+            if (!processes.IsRoot) return 0; // every rank holds the samples; rank 0 writes them
             var (npz, png) = samples.Save(name);
             AnsiConsole.Console.WriteLine($"wrote {samples.Count} samples to {npz} and {png}");
             return 0;
@@ -216,7 +250,8 @@ public static partial class CommandLineHost
             var options = new NllOptions(result.GetValue(dataDir)!, result.GetValue(modelPath)!, result.GetValue(batchSize), result.GetValue(numSamples),
                 result.GetValue(respacing), ClipDenoised(result, clip, noClip), result.GetValue(seed), result.GetValue(device));
             var csv = OutputFiles.Resolve(result.GetValue(terms), NllTermsFileName);
-            OutputFiles.Check("--terms-csv", result.GetValue(overwrite), csv);
+            var processes = Communicators.FromEnvironment();
+            if (processes.IsRoot) OutputFiles.Check("--terms-csv", result.GetValue(overwrite), csv);
             NllResult nll = null!;
             AnsiConsole.Progress().Start(context =>
             {
@@ -228,6 +263,7 @@ public static partial class CommandLineHost
                     task.Description = $"bits/dim {p.Mean.ToString("F4", CultureInfo.InvariantCulture)}";
                 }));
             });
+            if (!processes.IsRoot) return 0; // every rank holds the result; rank 0 writes and prints it
             nll.WriteTermsCsv(csv);
             var console = AnsiConsole.Console;
             console.WriteLine($"{nll.Count} images: {nll.MeanBpd.ToString("F6", CultureInfo.InvariantCulture)} bits/dim " +

@@ -149,7 +149,7 @@ public sealed partial class CommandLineMessagesTests : IDisposable
         var (_, help, _) = Run("train", "--help");
         var flat = Whitespace().Replace(help, " ");
         var defaults = TinySigma.Definition.Training;
-        Assert.Contains($"--batch-size <batch-size> Examples per optimiser step. [default: {defaults.BatchSize}]", flat, StringComparison.Ordinal);
+        Assert.Contains($"--batch-size <batch-size> Examples per optimiser step and process: under mpiexec -n K the global batch is K times this. [default: {defaults.BatchSize}]", flat, StringComparison.Ordinal);
         Assert.Contains($"--save-interval <save-interval> Steps between checkpoints. [default: {defaults.SaveInterval}]", flat, StringComparison.Ordinal);
         Assert.Contains("--ema-rate <ema-rate> Comma-separated EMA rates, one averaged copy of the weights each. [default: 0.9999]", flat, StringComparison.Ordinal);
         Assert.Contains("--seed <seed> Seed of every random draw (data order, timesteps, noise, dropout). [default: 0]", flat, StringComparison.Ordinal);

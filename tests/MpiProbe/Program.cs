@@ -8,6 +8,8 @@ using static TorchSharp.torch;
 // under mpiexec the ranks' lines interleave, so every line names its rank.
 var mode = args.Length > 0 ? args[0] : "collectives";
 if (mode == "environment") return ReportEnvironment();
+// The generated tool of a tiny model, as a user runs it (under mpiexec or not).
+if (mode == "tool") return ImprovedDdpm.MpiProbe.TinyProbeModel.Run(args[1..]);
 return Communicators.Run(communicator => mode switch
 {
     "collectives" => Collectives(communicator),
@@ -17,6 +19,9 @@ return Communicators.Run(communicator => mode switch
     "nullref" => NullReference(communicator),
     "benchmark" => Benchmark(communicator, args.Length > 1 ? long.Parse(args[1], CultureInfo.InvariantCulture) : 52_546_438,
         args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 10),
+    "train" => ImprovedDdpm.MpiProbe.TinyTraining.Train(communicator, args[1], args[2], int.Parse(args[3], CultureInfo.InvariantCulture),
+        long.Parse(args[4], CultureInfo.InvariantCulture), args[5]),
+    "step-benchmark" => StepBenchmark(communicator, int.Parse(args[1], CultureInfo.InvariantCulture), int.Parse(args[2], CultureInfo.InvariantCulture)),
     _ => throw new ArgumentException($"unknown mode {mode}"),
 });
 
@@ -237,6 +242,34 @@ static int Benchmark(ICommunicator c, long elements, int repetitions)
         Console.WriteLine($"    of which host copies and division (no MPI): median {copies.Median * 1e3:F1} ms (min {copies.Min * 1e3:F1}, max {copies.Max * 1e3:F1})");
     }
     foreach (var gradient in gradients) gradient.Dispose();
+    return 0;
+}
+
+// One CIFAR-10 training step (TrainLoop.TrainOn) at a global batch split over the ranks, each rank with the machine's
+// cores divided among the ranks as libtorch threads; then the gradient all-reduce of such a step on its own.
+static int StepBenchmark(ICommunicator c, int globalBatch, int repetitions)
+{
+    if (globalBatch % c.Size != 0) throw new ArgumentException($"global batch {globalBatch} does not split over {c.Size} ranks");
+    var threads = Math.Max(1, System.Environment.ProcessorCount / c.Size);
+    set_num_threads(threads);
+    var model = ImprovedDdpm.MpiProbe.Cifar10ProbeModel.Definition;
+    manual_seed(0);
+    using var network = model.CreateNetwork();
+    var run = Directory.CreateTempSubdirectory("improved-ddpm-step-bench-").FullName;
+    var options = model.Training with { BatchSize = globalBatch / c.Size, Microbatch = -1, SaveInterval = int.MaxValue, LogInterval = int.MaxValue };
+    using var loop = new TrainLoop(network, model.CreateDiffusion(""), options, run, _ => Enumerable.Empty<TrainingBatch>().GetEnumerator(), communicator: c);
+    using var images = rand([options.BatchSize, model.Channels, model.ImageSize, model.ImageSize]);
+    using var batch = new TrainingBatch(images, null);
+    var step = Measure(c, repetitions, () => loop.TrainOn(batch));
+    using var collectives = new TensorCollectives(c);
+    var allReduce = Measure(c, repetitions, () => collectives.AllReduceMeanGradients(network));
+    if (c.IsRoot)
+    {
+        Console.WriteLine($"CIFAR-10 ({network.parameters().Sum(p => p.numel())} parameters), global batch {globalBatch} = {c.Size} rank(s) x {options.BatchSize}, {threads} libtorch thread(s) per rank, {repetitions} steps:");
+        Console.WriteLine($"  step: median {step.Median:F2} s (min {step.Min:F2}, max {step.Max:F2})");
+        if (c.Size > 1) Console.WriteLine($"  of which gradient all-reduce (measured apart): median {allReduce.Median:F2} s (min {allReduce.Min:F2}, max {allReduce.Max:F2})");
+    }
+    Directory.Delete(run, recursive: true);
     return 0;
 }
 

@@ -40,19 +40,28 @@ public sealed class TrainingDataLoader : IDisposable
     /// <c>deterministic=True</c>).</param>
     /// <param name="prefetch">Decoded batches held ready at most.</param>
     /// <param name="decodeThreads">Threads decoding the items of a batch in parallel.</param>
-    /// <exception cref="DataException">The dataset has fewer items than one batch.</exception>
+    /// <param name="rank">This process's index among <paramref name="ranks"/> training together.</param>
+    /// <param name="ranks">Processes training together: the epoch is cut into global batches of
+    /// <paramref name="ranks"/> × <paramref name="batchSize"/> items, and this loader decodes only its slice
+    /// [rank·batchSize, (rank+1)·batchSize) of each, so the ranks never share an item within an epoch and together see
+    /// exactly what one process of batch size ranks × batchSize sees.</param>
+    /// <exception cref="DataException">The dataset has fewer items than one (global) batch.</exception>
     public TrainingDataLoader(IImageDataset dataset, int batchSize, long seed, Device? device = null, long startBatch = 0,
-        bool shuffle = true, int prefetch = 2, int decodeThreads = 1)
+        bool shuffle = true, int prefetch = 2, int decodeThreads = 1, int rank = 0, int ranks = 1)
     {
         ArgumentNullException.ThrowIfNull(dataset);
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
         ArgumentOutOfRangeException.ThrowIfNegative(startBatch);
         ArgumentOutOfRangeException.ThrowIfLessThan(prefetch, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(decodeThreads, 1);
-        if (dataset.Count < batchSize)
+        ArgumentOutOfRangeException.ThrowIfLessThan(ranks, 1);
+        ArgumentOutOfRangeException.ThrowIfNegative(rank);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(rank, ranks);
+        if (dataset.Count < (long)batchSize * ranks)
         {
-            throw new DataException(dataset.Source,
-                $"{dataset.Source} has {dataset.Count} images, fewer than one batch of {batchSize} (incomplete batches are dropped, as in the reference)");
+            throw new DataException(dataset.Source, ranks == 1
+                ? $"{dataset.Source} has {dataset.Count} images, fewer than one batch of {batchSize} (incomplete batches are dropped, as in the reference)"
+                : $"{dataset.Source} has {dataset.Count} images, fewer than one global batch of {ranks} processes × {batchSize} (incomplete batches are dropped, as in the reference)");
         }
         this.dataset = dataset;
         this.device = device ?? CPU;
@@ -60,6 +69,8 @@ public sealed class TrainingDataLoader : IDisposable
         this.shuffle = shuffle;
         this.decodeThreads = decodeThreads;
         BatchSize = batchSize;
+        Rank = rank;
+        Ranks = ranks;
         NextBatch = startBatch;
         channel = Channel.CreateBounded<DecodedBatch>(new BoundedChannelOptions(prefetch)
         {
@@ -77,8 +88,14 @@ public sealed class TrainingDataLoader : IDisposable
     /// <summary>Images per batch.</summary>
     public int BatchSize { get; }
 
-    /// <summary>Full batches per epoch: ⌊count / batch size⌋.</summary>
-    public int BatchesPerEpoch => dataset.Count / BatchSize;
+    /// <summary>This process's share of each global batch (0 … <see cref="Ranks"/> − 1).</summary>
+    public int Rank { get; }
+
+    /// <summary>Processes sharing each global batch.</summary>
+    public int Ranks { get; }
+
+    /// <summary>Full (global) batches per epoch: ⌊count / (ranks × batch size)⌋.</summary>
+    public int BatchesPerEpoch => (int)(dataset.Count / ((long)BatchSize * Ranks));
 
     /// <summary>The number of the batch <see cref="Next"/> returns next (counting from 0 across epochs).</summary>
     public long NextBatch { get; private set; }
@@ -154,7 +171,7 @@ public sealed class TrainingDataLoader : IDisposable
                     order = EpochOrder(dataset.Count, seed, epoch, shuffle);
                     orderEpoch = epoch;
                 }
-                var items = order!.AsSpan((int)(batch % perEpoch) * BatchSize, BatchSize).ToArray();
+                var items = order!.AsSpan((int)(batch % perEpoch) * BatchSize * Ranks + Rank * BatchSize, BatchSize).ToArray();
                 var decoded = new DecodedBatch(batch, DecodedItems.Decode(dataset, items, decodeThreads, token));
                 await channel.Writer.WriteAsync(decoded, token).ConfigureAwait(false);
             }

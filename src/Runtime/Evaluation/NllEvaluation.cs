@@ -37,8 +37,13 @@ public static class NllEvaluation
 {
     /// <param name="progress">Told the images done, the total and the running mean after each batch.</param>
     /// <param name="cancellationToken">Checked between batches.</param>
-    public static NllResult Run(ModelDefinition model, NllOptions options, IProgress<(int Done, int Total, double Mean)>? progress = null, CancellationToken cancellationToken = default)
+    /// <param name="communicator">The processes sharing the work (null: <see cref="Communicators.FromEnvironment"/>):
+    /// each evaluates a contiguous part of the batches, and every rank returns the result of all of them, combined in
+    /// batch order with the same arithmetic as one process, so the bits/dim are the same to the bit.</param>
+    public static NllResult Run(ModelDefinition model, NllOptions options, IProgress<(int Done, int Total, double Mean)>? progress = null, CancellationToken cancellationToken = default,
+        ICommunicator? communicator = null)
     {
+        communicator ??= Communicators.FromEnvironment();
         if (options.BatchSize < 1) throw new ArgumentException($"--batch-size must be at least 1; got {options.BatchSize}");
         if (options.NumSamples is < 1) throw new ArgumentException($"--num-samples must be at least 1; got {options.NumSamples}");
         var data = ImageDatasets.Open(options.DataPath, model.ImageSize, model.ClassConditional, model.ClassConditional ? model.NumClasses : null);
@@ -50,9 +55,11 @@ public static class NllEvaluation
         var steps = diffusion.NumTimesteps;
         var bpd = new List<double>();
         var prior = new List<double>();
-        var vbSum = new double[steps];
-        var mseSum = new double[steps];
-        for (var start = 0; start < total; start += options.BatchSize)
+        // Per batch, in order: its size, per-image bpd and prior, then the batch's vb and mse sums per visited step.
+        var batches = new List<double>();
+        var (firstBatch, batchCount) = ImageSampling.RankPart((total + options.BatchSize - 1) / options.BatchSize, communicator);
+        var myTotal = Math.Min(total, (firstBatch + batchCount) * options.BatchSize) - (firstBatch * options.BatchSize);
+        for (var start = firstBatch * options.BatchSize; start < (firstBatch + batchCount) * options.BatchSize && start < total; start += options.BatchSize)
         {
             cancellationToken.ThrowIfCancellationRequested();
             var indices = Enumerable.Range(start, Math.Min(options.BatchSize, total - start)).ToArray();
@@ -60,17 +67,32 @@ public static class NllEvaluation
             using var batch = data.DecodeBatch(indices, device);
             using var noise = new SeededNoiseSource(unchecked((options.Seed * 1_000_003L) + (start / options.BatchSize)), device);
             var terms = diffusion.CalcBpdLoop(network, batch.Images, noise, options.ClipDenoised, batch.Labels);
-            bpd.AddRange(Doubles(terms.TotalBpd));
-            prior.AddRange(Doubles(terms.PriorBpd));
+            var batchBpd = Doubles(terms.TotalBpd);
+            bpd.AddRange(batchBpd);
+            batches.Add(indices.Length);
+            batches.AddRange(batchBpd);
+            batches.AddRange(Doubles(terms.PriorBpd));
+            batches.AddRange(Doubles(terms.Vb.sum([0L])));
+            batches.AddRange(Doubles(terms.XStartMse.sum([0L])));
+            progress?.Report((bpd.Count, myTotal, bpd.Average()));
+        }
+        var all = communicator.Size == 1 ? batches.ToArray() : [.. communicator.AllGatherVariable<double>(batches.ToArray()).SelectMany(part => part)];
+        bpd.Clear();
+        var vbSum = new double[steps];
+        var mseSum = new double[steps];
+        for (var at = 0; at < all.Length;)
+        {
+            var n = (int)all[at++];
+            bpd.AddRange(all.AsSpan(at, n).ToArray());
+            prior.AddRange(all.AsSpan(at + n, n).ToArray());
+            at += 2 * n;
             // Columns are in visiting order (column k is t = T − 1 − k); summed per t.
-            var vb = Doubles(terms.Vb.sum([0L]));
-            var mse = Doubles(terms.XStartMse.sum([0L]));
             for (var k = 0; k < steps; k++)
             {
-                vbSum[steps - 1 - k] += vb[k];
-                mseSum[steps - 1 - k] += mse[k];
+                vbSum[steps - 1 - k] += all[at + k];
+                mseSum[steps - 1 - k] += all[at + steps + k];
             }
-            progress?.Report((bpd.Count, total, bpd.Average()));
+            at += 2 * steps;
         }
         var mean = bpd.Average();
         var standardError = bpd.Count > 1 ? Math.Sqrt(bpd.Sum(v => (v - mean) * (v - mean)) / (bpd.Count - 1) / bpd.Count) : double.NaN;

@@ -81,10 +81,16 @@ public static class ImageSampling
         return (first, end - first);
     }
 
-    /// <param name="progress">Told the number of reverse steps done so far over all of this shard's batches.</param>
+    /// <param name="progress">Told the number of reverse steps done so far over all of this shard's batches (this
+    /// rank's part of them under several processes).</param>
     /// <param name="cancellationToken">Checked between batches.</param>
-    public static SampleSet Run(ModelDefinition model, SampleOptions options, IProgress<(int Done, int Total)>? progress = null, CancellationToken cancellationToken = default)
+    /// <param name="communicator">The processes sharing the work (null: <see cref="Communicators.FromEnvironment"/>):
+    /// each makes a contiguous part of the shard's batches and every rank returns them all, gathered in batch order, so
+    /// the set is the one a single process makes, pixel for pixel. Every rank must call with the same options.</param>
+    public static SampleSet Run(ModelDefinition model, SampleOptions options, IProgress<(int Done, int Total)>? progress = null, CancellationToken cancellationToken = default,
+        ICommunicator? communicator = null)
     {
+        communicator ??= Communicators.FromEnvironment();
         Validate(model, options);
         var device = options.Device ?? CPU;
         // The solvers run on the full process (they choose their own times); the reference's loops on the respaced one.
@@ -93,7 +99,9 @@ public static class ImageSampling
         var stepsPerBatch = options.Sampler is { } solver ? DiffusionSamplers.NetworkEvaluations(solver, solverSteps) : diffusion.NumTimesteps;
         using var network = model.LoadNetwork(options.ModelPath, device);
 
-        var (firstBatch, batchCount) = ShardBatches(options.NumSamples, options.BatchSize, options.Shard, options.NumShards);
+        var (shardFirst, shardCount) = ShardBatches(options.NumSamples, options.BatchSize, options.Shard, options.NumShards);
+        var (rankFirst, batchCount) = RankPart(shardCount, communicator);
+        var firstBatch = shardFirst + rankFirst;
         var size = model.ImageSize;
         var perImage = size * size * model.Channels;
         var pixels = new List<byte>();
@@ -124,7 +132,21 @@ public static class ImageSampling
             pixels.AddRange(SampleImages.ToUInt8Nhwc(x));
             progress?.Report((done + stepsPerBatch, total));
         }
+        if (communicator.Size > 1)
+        {
+            // Rank r's batches follow rank r − 1's: concatenated in rank order they are the shard's, in order.
+            pixels = [.. communicator.AllGatherVariable<byte>(pixels.ToArray()).SelectMany(part => part)];
+            if (labels is not null) labels = [.. communicator.AllGatherVariable<long>(labels.ToArray()).SelectMany(part => part)];
+        }
         return new SampleSet([.. pixels], pixels.Count / perImage, size, size, model.Channels, labels?.ToArray());
+    }
+
+    /// <summary>This rank's contiguous part of <paramref name="batches"/> batches: (first, count), first relative to them.</summary>
+    internal static (int First, int Count) RankPart(int batches, ICommunicator communicator)
+    {
+        var first = (int)((long)batches * communicator.Rank / communicator.Size);
+        var end = (int)((long)batches * (communicator.Rank + 1) / communicator.Size);
+        return (first, end - first);
     }
 
     internal static void Validate(ModelDefinition model, SampleOptions options)

@@ -12,14 +12,16 @@ namespace ImprovedDdpm;
 /// <param name="Model">The model's name, or null when not known.</param>
 /// <param name="Microbatch">The effective microbatch size (the batch size when there are no microbatches).</param>
 /// <param name="Data">The data set, or null when the run's data is not identified (batches from a caller's own loader).</param>
-public sealed record RunInputs(string? Model, int ImageSize, int BatchSize, int Microbatch, DataIdentity? Data)
+/// <param name="Processes">The number of processes (MPI ranks) training together; state files written before it was
+/// recorded read as 1.</param>
+public sealed record RunInputs(string? Model, int ImageSize, int BatchSize, int Microbatch, DataIdentity? Data, int Processes = 1)
 {
-    /// <summary>The inputs of training <paramref name="model"/> on <paramref name="dataset"/> with <paramref name="options"/>.</summary>
-    public static RunInputs Of(string model, IImageDataset dataset, TrainingOptions options)
+    /// <summary>The inputs of training <paramref name="model"/> on <paramref name="dataset"/> with <paramref name="options"/> over <paramref name="processes"/> ranks.</summary>
+    public static RunInputs Of(string model, IImageDataset dataset, TrainingOptions options, int processes = 1)
     {
         ArgumentNullException.ThrowIfNull(dataset);
         ArgumentNullException.ThrowIfNull(options);
-        return new RunInputs(model, dataset.ImageSize, options.BatchSize, Math.Min(options.MicrobatchSize, options.BatchSize), DataIdentity.Of(dataset));
+        return new RunInputs(model, dataset.ImageSize, options.BatchSize, Math.Min(options.MicrobatchSize, options.BatchSize), DataIdentity.Of(dataset), processes);
     }
 
     /// <summary>
@@ -36,6 +38,10 @@ public sealed record RunInputs(string? Model, int ImageSize, int BatchSize, int 
             differences.Add(Text($"the image size: the run's is {ImageSize}, now {now.ImageSize}"));
         if (BatchSize != now.BatchSize)
             differences.Add(Text($"--batch-size: the run's is {BatchSize}, now {now.BatchSize}"));
+        // The data split, the microbatch sums and the dropout masks follow the number of processes, so another K is
+        // another run even at the same global batch.
+        if (Processes != now.Processes)
+            differences.Add(Text($"the number of processes: the run trained on {Processes} (mpiexec -n {Processes}), now {now.Processes}"));
         if (Microbatch != now.Microbatch)
             differences.Add(Text($"--microbatch: the run's microbatches hold {Microbatch} examples, now {now.Microbatch}"));
         if (Data is { } then && now.Data is { } data)

@@ -15,9 +15,15 @@ namespace ImprovedDdpm;
 /// <para>Microbatches: like the reference, the gradients of the per-microbatch <em>means</em> are summed, not
 /// averaged: with k microbatches the gradient is k times that of the whole batch's mean (AdamW is nearly invariant
 /// to that scale, the gradient norm is not).</para>
-/// <para>Randomness: each step's timesteps, noise and global generator (dropout) are drawn from generators seeded by
-/// (<see cref="Seed"/>, step), so a run resumed from a checkpoint takes exactly the steps the uninterrupted run would
-/// have, given the same data in the same order. The global TorchSharp generator is reseeded every step.</para>
+/// <para>Randomness: each example's timestep and noise are drawn from generators seeded by (<see cref="Seed"/>, step,
+/// the example's index in the global batch), so a run resumed from a checkpoint takes exactly the steps the
+/// uninterrupted run would have, given the same data in the same order, and K processes of batch B draw what one
+/// process of batch K·B draws. The global TorchSharp generator (dropout) is reseeded every step from (seed, step,
+/// rank): dropout masks are the one draw that depends on how the batch is split.</para>
+/// <para>Several processes (<see cref="Communicator"/> of size K): each rank trains on its B examples of a global batch
+/// of K·B; gradients are averaged across ranks before the gradient norm and the optimiser step, the schedule sampler
+/// and the log see every rank's (t, loss), so all ranks hold the same parameters, moments, averages and sampler. Only
+/// rank 0 writes checkpoints and <c>progress.csv</c> and tells the observers.</para>
 /// <para>Non-finite values: a NaN or infinite loss or gradient norm stops the run before the optimiser step (see
 /// <see cref="TrainingDivergedException"/>). libtorch 2.10's oneDNN convolution backward writes such NaNs into the
 /// input gradient of convolutions with few output channels; the generated U-Nets avoid it in
@@ -43,15 +49,19 @@ public sealed class TrainLoop : IDisposable
     readonly CsvProgressLog progress;
     readonly Device device;
     readonly IReadOnlyList<Parameter> parameters;
+    readonly TensorCollectives collectives;
     long lastSavedStep = -1;
     double lr;
 
     /// <param name="network">The network to train: a TorchSharp module that implements <see cref="IDiffusionNetwork"/>.
     /// Its weights are the starting point unless <see cref="Resume"/> loads a checkpoint.</param>
     /// <param name="runDirectory">Where checkpoints and <c>progress.csv</c> go (the reference's log dir).</param>
-    /// <param name="openData">Opens the batches in their fixed order, skipping the given number already consumed.</param>
+    /// <param name="openData">Opens the batches in their fixed order, skipping the given number already consumed:
+    /// under several processes, this rank's share of each global batch.</param>
+    /// <param name="communicator">The processes training together (null: this one alone). Every rank must construct
+    /// its loop with the same network, options and run folder; the weights are taken from rank 0.</param>
     public TrainLoop(nn.Module network, GaussianDiffusion diffusion, TrainingOptions options, string runDirectory,
-        Func<long, IEnumerator<TrainingBatch>> openData, IEnumerable<ITrainingObserver>? observers = null)
+        Func<long, IEnumerator<TrainingBatch>> openData, IEnumerable<ITrainingObserver>? observers = null, ICommunicator? communicator = null)
     {
         ArgumentNullException.ThrowIfNull(network);
         ArgumentNullException.ThrowIfNull(diffusion);
@@ -78,7 +88,21 @@ public sealed class TrainLoop : IDisposable
         averages = options.EmaRates.Select(rate => new ExponentialMovingAverage(network, rate)).ToList();
         sampler = ScheduleSamplers.Create(options.ScheduleSampler, diffusion.NumTimesteps);
         progress = new CsvProgressLog(Path.Combine(RunDirectory, ProgressFileName));
+        Communicator = communicator ?? SingleProcessCommunicator.Instance;
+        collectives = new TensorCollectives(Communicator);
+        // Every rank seeded the same weights; rank 0's are sent anyway, so that nothing in how a rank built them matters.
+        if (Communicator.Size > 1)
+        {
+            collectives.BroadcastModule(network);
+            averages.ForEach(average => average.Reset());
+        }
     }
+
+    /// <summary>The processes training together: rank 0 writes; all compute.</summary>
+    public ICommunicator Communicator { get; }
+
+    /// <summary>Examples per optimiser step over all ranks: K × <see cref="TrainingOptions.BatchSize"/>.</summary>
+    public long GlobalBatchSize => (long)Options.BatchSize * Communicator.Size;
 
     public TrainingOptions Options { get; }
 
@@ -169,7 +193,7 @@ public sealed class TrainLoop : IDisposable
                 "state*.json that completes a checkpoint, so there is nothing to resume exactly, and starting at step 0 would overwrite " +
                 "them. Nothing was changed: move them away, or start from one of them as another run's checkpoint.");
         }
-        progress.DropRowsFrom(0);
+        if (Communicator.IsRoot) progress.DropRowsFrom(0);
         return false;
     }
 
@@ -208,7 +232,7 @@ public sealed class TrainLoop : IDisposable
         Step = step;
         BatchesConsumed = 0;
         log.Restore(null);
-        progress.DropRowsFrom(Step);
+        if (Communicator.IsRoot) progress.DropRowsFrom(Step);
     }
 
     void ResumeFrom(TrainingCheckpoint checkpoint, bool checkInputs)
@@ -237,7 +261,7 @@ public sealed class TrainLoop : IDisposable
         log.Restore(state.PendingLog);
         // Rows past the checkpoint go, and so does a partial row of the interval it was saved in (written when that
         // run ended there): the resumed run logs the whole interval.
-        progress.DropRowsFrom(Step - log.PendingSteps);
+        if (Communicator.IsRoot) progress.DropRowsFrom(Step - log.PendingSteps);
         LastCheckpoint = checkpoint;
         lastSavedStep = checkpoint.Directory == RunDirectory ? Step : -1;
     }
@@ -282,10 +306,22 @@ public sealed class TrainLoop : IDisposable
 
     TrainingStopReason? StopReason(CancellationToken cancellationToken)
     {
-        if (cancellationToken.IsCancellationRequested) return TrainingStopReason.Cancelled;
+        if (CancelledOnAnyRank(cancellationToken)) return TrainingStopReason.Cancelled;
         if (Options.LrAnnealSteps > 0 && Step >= Options.LrAnnealSteps) return TrainingStopReason.Annealed;
         if (Options.MaxSteps is { } max && Step >= max) return TrainingStopReason.MaxSteps;
         return null;
+    }
+
+    /// <summary>
+    /// Whether any rank was asked to stop: decided together (one tiny all-reduce a step), since a signal reaches the
+    /// ranks at different moments and a rank that stopped alone would leave the others waiting in the next step.
+    /// </summary>
+    bool CancelledOnAnyRank(CancellationToken cancellationToken)
+    {
+        if (Communicator.Size == 1) return cancellationToken.IsCancellationRequested;
+        Span<int> requests = [cancellationToken.IsCancellationRequested ? 1 : 0];
+        Communicator.AllReduceSum(requests);
+        return requests[0] > 0;
     }
 
     /// <summary>
@@ -318,23 +354,24 @@ public sealed class TrainLoop : IDisposable
 
         Step = step + 1;
         BatchesConsumed++;
-        log.AddSamples(batchSize);
-        var report = new TrainingStep(step, Step * Options.BatchSize, loss, gradNorm, lr);
+        log.AddSamples(batchSize * Communicator.Size);
+        var report = new TrainingStep(step, Step * GlobalBatchSize, loss, gradNorm, lr);
         Notify(o => o.OnStep(report));
         return report;
     }
 
     /// <summary>
-    /// The gradient of one step: per microbatch, timesteps from the sampler (fed back the losses), the training
-    /// losses with the step's seeded noise, and backward of mean(loss·weights); returns the mean over microbatches
-    /// of mean(loss·weights). Every draw comes from generators seeded by the step.
+    /// The gradient of one step: per microbatch, timesteps from the sampler (fed back every rank's losses), the
+    /// training losses with seeded noise, and backward of mean(loss·weights); then the gradients averaged across ranks.
+    /// Returns the mean over microbatches of mean(loss·weights) over the global microbatch (every rank's examples).
+    /// Each example's draws come from generators seeded by (seed, step, its index in the global batch).
     /// </summary>
     double ForwardBackward(long step, Tensor images, Tensor? labels)
     {
-        using (random.manual_seed(StepSeed(step, GlobalStream))) { }
-        if (cuda.is_available()) cuda.manual_seed_all(StepSeed(step, GlobalStream));
-        var timestepRandom = new Random((int)(StepSeed(step, TimestepStream) & int.MaxValue));
-        using var noise = new SeededNoiseSource(StepSeed(step, NoiseStream), device);
+        var rank = Communicator.Rank;
+        var globalSeed = rank == 0 ? StepSeed(step, GlobalStream) : (long)(Mix((ulong)StepSeed(step, GlobalStream) ^ (ulong)rank) >> 1);
+        using (random.manual_seed(globalSeed)) { }
+        if (cuda.is_available()) cuda.manual_seed_all(globalSeed);
 
         optimizer.ZeroGrad();
         var batchSize = images.shape[0];
@@ -347,29 +384,82 @@ public sealed class TrainLoop : IDisposable
             var size = (int)Math.Min(microbatch, batchSize - start);
             var x = images.narrow(0, start, size);
             var y = labels?.narrow(0, start, size);
-            var drawn = sampler.Sample(size, timestepRandom);
+            var firstExample = rank * batchSize + start; // this microbatch's place in the step's global batch
+            var drawn = DrawTimesteps(step, firstExample, size);
             var t = tensor(drawn.Timesteps, device: device);
             var weights = tensor(drawn.Weights.Select(w => (float)w).ToArray(), device: device);
-            var losses = diffusion.TrainingLosses(network, x, t, noise.Next(x.shape), y);
+            var losses = diffusion.TrainingLosses(network, x, t, DrawNoise(step, firstExample, x.shape), y);
 
-            var perExample = ToDoubles(losses.Loss);
-            foreach (var value in perExample)
+            // Every rank's (t, loss, weighted terms), in rank order: the sampler, the log and the divergence check see
+            // the global microbatch, identically on every rank (so a NaN on one rank stops all of them at once).
+            var terms = new[] { (LossTerm.Loss, losses.Loss), (LossTerm.Mse, losses.Mse), (LossTerm.Vb, losses.Vb) }
+                .Where(term => term.Item2 is not null).Select(term => (Term: term.Item1, Values: term.Item2!)).ToList();
+            var mine = new List<double>(size * (2 + terms.Count));
+            mine.AddRange(drawn.Timesteps.Select(value => (double)value)); // exact: t < 2^53
+            mine.AddRange(ToDoubles(losses.Loss));
+            foreach (var term in terms) mine.AddRange(ToDoubles(term.Values * weights));
+            var gathered = Communicator.AllGather<double>(mine.ToArray());
+            var stride = mine.Count;
+            double[] Column(int part) => Enumerable.Range(0, Communicator.Size)
+                .SelectMany(r => gathered.AsSpan(r * stride + part * size, size).ToArray()).ToArray();
+            var allTimesteps = Column(0).Select(value => (long)value).ToArray();
+            var allLosses = Column(1);
+            foreach (var value in allLosses)
             {
                 if (!double.IsFinite(value)) throw new TrainingDivergedException(step, "loss", value, LastCheckpoint);
             }
-            sampler.UpdateWithAllLosses(drawn.Timesteps, perExample);
-
-            var loss = (losses.Loss * weights).mean();
-            foreach (var (term, values) in new[] { (LossTerm.Loss, losses.Loss), (LossTerm.Mse, losses.Mse), (LossTerm.Vb, losses.Vb) })
+            sampler.UpdateWithAllLosses(allTimesteps, allLosses);
+            for (var i = 0; i < terms.Count; i++)
             {
-                if (values is null) continue;
-                log.AddTerm(term, ToDoubles(values * weights), drawn.Timesteps, diffusion.NumTimesteps);
+                var weighted = Column(2 + i);
+                log.AddTerm(terms[i].Term, weighted, allTimesteps, diffusion.NumTimesteps);
+                if (terms[i].Term == LossTerm.Loss) lossSum += weighted.Average();
             }
-            lossSum += loss.item<float>();
             microbatches++;
-            loss.backward();
+            (losses.Loss * weights).mean().backward();
         }
+        AverageGradients();
         return lossSum / microbatches;
+    }
+
+    /// <summary>
+    /// The timesteps of examples [<paramref name="firstExample"/>, +<paramref name="count"/>) of the step's global
+    /// batch, each from its own generator, with the sampler's current weights (its importance weights unchanged).
+    /// </summary>
+    TimestepSample DrawTimesteps(long step, long firstExample, int count)
+    {
+        var timesteps = new long[count];
+        var weights = new double[count];
+        for (var i = 0; i < count; i++)
+        {
+            var one = sampler.Sample(1, new Random((int)(ExampleSeed(step, TimestepStream, firstExample + i) & int.MaxValue)));
+            timesteps[i] = one.Timesteps[0];
+            weights[i] = one.Weights[0];
+        }
+        return new TimestepSample(timesteps, weights);
+    }
+
+    /// <summary>The noise of examples [<paramref name="firstExample"/>, +shape[0]), each from its own generator.</summary>
+    Tensor DrawNoise(long step, long firstExample, long[] shape)
+    {
+        var one = (long[])shape.Clone();
+        one[0] = 1;
+        var draws = new List<Tensor>();
+        for (long i = 0; i < shape[0]; i++)
+        {
+            using var noise = new SeededNoiseSource(ExampleSeed(step, NoiseStream, firstExample + i), device);
+            draws.Add(noise.Next(one));
+        }
+        return cat(draws, 0);
+    }
+
+    /// <summary>The data-parallel mean of the gradients (as DistributedDataParallel), in parameter order.</summary>
+    void AverageGradients()
+    {
+        if (Communicator.Size == 1) return;
+        using var scope = NewDisposeScope();
+        // The same parameters have gradients on every rank: the same network ran the same code.
+        collectives.AllReduceMean(parameters.Where(p => p.grad is not null).Select(p => p.grad!).ToList());
     }
 
     /// <summary>
@@ -390,7 +480,8 @@ public sealed class TrainLoop : IDisposable
 
     void WriteLogRow()
     {
-        var row = log.TakeRow(Step - 1, Step * Options.BatchSize, lr);
+        var row = log.TakeRow(Step - 1, Step * GlobalBatchSize, lr);
+        if (!Communicator.IsRoot) return;
         progress.Append(row);
         Notify(o => o.OnLog(row));
     }
@@ -401,6 +492,7 @@ public sealed class TrainLoop : IDisposable
     /// </summary>
     public TrainingCheckpoint Save()
     {
+        if (!Communicator.IsRoot) return SaveElsewhere();
         Directory.CreateDirectory(RunDirectory);
         var modelFile = TrainingCheckpoint.ModelFileName(Step);
         Checkpoint.SaveStateDict(module, Path.Combine(RunDirectory, modelFile));
@@ -434,8 +526,25 @@ public sealed class TrainLoop : IDisposable
         return checkpoint;
     }
 
+    /// <summary>
+    /// On ranks other than 0, which hold the same state but write nothing: the checkpoint rank 0 writes at this step,
+    /// as it will be named (rank 0 may not have finished writing it).
+    /// </summary>
+    TrainingCheckpoint SaveElsewhere()
+    {
+        var checkpoint = new TrainingCheckpoint(RunDirectory, Step, Path.Combine(RunDirectory, TrainingCheckpoint.StateFileName(Step)),
+            Path.Combine(RunDirectory, TrainingCheckpoint.ModelFileName(Step)), Path.Combine(RunDirectory, TrainingCheckpoint.OptimizerFileName(Step)),
+            averages.Select(a => new EmaCheckpoint(a.Rate, Path.Combine(RunDirectory, ExponentialMovingAverage.FileName(a.Rate, Step)))).ToList());
+        LastCheckpoint = checkpoint;
+        lastSavedStep = Step;
+        return checkpoint;
+    }
+
     /// <summary>A seed for one random stream of one step: SplitMix64 of (seed, step, stream), non-negative.</summary>
     long StepSeed(long step, ulong stream) => (long)(Mix(Mix(Mix((ulong)Seed) ^ (ulong)step) ^ stream) >> 1);
+
+    /// <summary>A seed for one example's draws of one stream: SplitMix64 of (seed, step, stream, index in the global batch).</summary>
+    long ExampleSeed(long step, ulong stream, long example) => (long)(Mix((ulong)StepSeed(step, stream) ^ (ulong)example) >> 1);
 
     static ulong Mix(ulong z)
     {
@@ -449,6 +558,7 @@ public sealed class TrainLoop : IDisposable
 
     void Notify(Action<ITrainingObserver> report)
     {
+        if (!Communicator.IsRoot) return;
         foreach (var observer in observers) report(observer);
     }
 
@@ -456,5 +566,6 @@ public sealed class TrainLoop : IDisposable
     {
         optimizer.Dispose();
         foreach (var average in averages) average.Dispose();
+        collectives.Dispose();
     }
 }

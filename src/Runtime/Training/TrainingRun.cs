@@ -26,6 +26,14 @@ public sealed record TrainingRunOptions(string DataPath)
 
     /// <summary>Where to train; null: the CPU. See <see cref="ComputeDevices.Parse"/>.</summary>
     public Device? Device { get; init; }
+
+    /// <summary>
+    /// The processes training together; null: <see cref="Communicators.FromEnvironment"/>, i.e. the MPI job when the
+    /// process was started by <c>mpiexec</c>, else this process alone. Every rank opens the run with the same options;
+    /// <see cref="TrainingOptions.BatchSize"/> is per rank (the global batch is K × that), rank 0 alone writes the run
+    /// folder and tells the observers.
+    /// </summary>
+    public ICommunicator? Communicator { get; init; }
 }
 
 /// <summary>
@@ -106,9 +114,11 @@ public sealed class TrainingRun : IDisposable
         var dataset = ImageDatasets.Open(options.DataPath, model.ImageSize, model.ClassConditional, model.ClassConditional ? model.NumClasses : null);
         if (dataset.Channels != model.Channels)
             throw new DataException(dataset.Source, $"{dataset.Source} gives {dataset.Channels}-channel images; {model.Name} takes {model.Channels} channels");
-        var runDirectory = ChooseRunDirectory(model, options.RunDirectory, options.Resume);
+        var communicator = options.Communicator ?? Communicators.FromEnvironment();
+        // Rank 0's choice: a new folder's name holds the time, which the ranks would read apart.
+        var runDirectory = communicator.BroadcastString(communicator.IsRoot ? ChooseRunDirectory(model, options.RunDirectory, options.Resume) : "");
         if (!options.Resume) RefuseToOverwrite(runDirectory);
-        var removed = TrainingCheckpoint.DeleteInterruptedSaves(runDirectory);
+        var removed = communicator.IsRoot ? TrainingCheckpoint.DeleteInterruptedSaves(runDirectory) : [];
 
         random.manual_seed(training.Seed); // the initial weights, so that the seed fixes the whole run
         var network = model.CreateNetwork();
@@ -119,9 +129,10 @@ public sealed class TrainingRun : IDisposable
             if (device.type != DeviceType.CPU) network.to(device);
             var diffusion = model.CreateDiffusion(""); // training uses every step; a declared respacing is for sampling
             loop = new TrainLoop(network, diffusion, training, runDirectory,
-                consumed => Batches(new TrainingDataLoader(dataset, training.BatchSize, training.Seed, device, startBatch: consumed)), [forwarding])
+                consumed => Batches(new TrainingDataLoader(dataset, training.BatchSize, training.Seed, device, startBatch: consumed,
+                    rank: communicator.Rank, ranks: communicator.Size)), [forwarding], communicator)
             {
-                Inputs = RunInputs.Of(model.Name, dataset, training),
+                Inputs = RunInputs.Of(model.Name, dataset, training, communicator.Size),
             };
             var foundNoCheckpoint = options.Resume && !loop.Resume();
             if (options.ResumeCheckpoint is { } start) loop.StartFrom(start);

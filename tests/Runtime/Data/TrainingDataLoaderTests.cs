@@ -52,6 +52,29 @@ public sealed class TrainingDataLoaderTests
     }
 
     [Fact]
+    public void Ranks_take_disjoint_slices_of_the_global_batch_and_decode_only_theirs()
+    {
+        // 11 items, global batches of 2 ranks × 2: 2 batches per epoch, item 11 − 8 = 3 items dropped each epoch.
+        using var whole = new TrainingDataLoader(new IndexDataset(11), batchSize: 4, seed: 5);
+        var zeroData = new IndexDataset(11);
+        using var zero = new TrainingDataLoader(zeroData, batchSize: 2, seed: 5, rank: 0, ranks: 2, prefetch: 1);
+        using var one = new TrainingDataLoader(new IndexDataset(11), batchSize: 2, seed: 5, startBatch: 3, rank: 1, ranks: 2);
+        Assert.Equal(2, zero.BatchesPerEpoch);
+        var expected = Take(whole, 5);
+        var zeros = Take(zero, 5);
+        Assert.Equal(expected.Select(batch => batch[..2]), zeros);
+        Assert.Equal(expected.Skip(3).Select(batch => batch[2..]), Take(one, 2)); // resumable at any batch, as one process
+        // Rank 0 decoded only items of its own slices (of the batches taken and the few it decoded ahead): per batch b,
+        // positions 0 and 1 of the global batch's 4 in epoch b / 2's order.
+        // (The producer may be part-way through a batch ahead: a subset test, not an equality.)
+        var ownSlices = Enumerable.Range(0, 5 + 2).Select(batch => TrainingDataLoader.EpochOrder(11, 5, batch / 2).AsSpan(batch % 2 * 4, 2).ToArray());
+        var ownItems = ownSlices.SelectMany(slice => slice).ToHashSet();
+        Assert.All(zeroData.Decoded, index => Assert.Contains(index, ownItems));
+        Assert.InRange(zeroData.Decoded.Count, 5 * 2, 7 * 2); // 2 items a batch, not the global batch's 4
+        Assert.Throws<DataException>(() => new TrainingDataLoader(new IndexDataset(7), batchSize: 2, seed: 5, rank: 1, ranks: 4));
+    }
+
+    [Fact]
     public void Batches_walk_each_epochs_order_and_drop_the_incomplete_last_batch()
     {
         using var loader = new TrainingDataLoader(new IndexDataset(10), batchSize: 3, seed: 42);
