@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace ImprovedDdpm.Benchmarks;
 
 /// <summary>
-/// <c>sampler-accuracy --model-path P [--model Quickstart|Cifar10] [--seeds S] [--batch B] [--budgets 5,10,20,50] [--clip]</c>:
+/// <c>sampler-accuracy --model-path P [--model Quickstart|Cifar10] [--seeds S] [--batch B] [--budgets 5,10,20,50] [--no-clip]</c>:
 /// the table of <see cref="SamplerAccuracy"/> for trained weights (freshly initialised ones predict ε = 0 everywhere,
 /// their output layer starting at zero, which no solver can get wrong). Not a BenchmarkDotNet benchmark: it measures
 /// error, not time, though it prints the time too.
@@ -20,7 +20,7 @@ static class SamplerAccuracyCommand
         var modelName = "Quickstart";
         int seeds = 2, batch = 4;
         int[] budgets = [.. SamplerAccuracy.DefaultBudgets];
-        var clip = false;
+        var clip = true;
         for (var i = 0; i < args.Length; i++)
         {
             string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
@@ -31,7 +31,7 @@ static class SamplerAccuracyCommand
                 case "--seeds": seeds = int.Parse(Value(), CultureInfo.InvariantCulture); break;
                 case "--batch": batch = int.Parse(Value(), CultureInfo.InvariantCulture); break;
                 case "--budgets": budgets = [.. Value().Split(',').Select(b => int.Parse(b, CultureInfo.InvariantCulture))]; break;
-                case "--clip": clip = true; break;
+                case "--no-clip": clip = false; break;
                 default:
                     Console.Error.WriteLine($"{Name}: unknown option {args[i]}");
                     return 1;
