@@ -136,6 +136,14 @@ public sealed class TrainingRun : IDisposable
             };
             var foundNoCheckpoint = options.Resume && !loop.Resume();
             if (options.ResumeCheckpoint is { } start) loop.StartFrom(start);
+            // Each rank read the run folder itself: a rank that found another checkpoint (a folder not shared, a file
+            // damaged in one copy) would train another state in lockstep with the others, silently.
+            if (communicator.Size > 1 && communicator.AllGather<long>([loop.Step]) is var steps && steps.Distinct().Count() > 1)
+            {
+                throw new InvalidDataException(
+                    $"The ranks resumed from different steps ({string.Join(", ", steps.Select((step, rank) => $"rank {rank}: {step}"))}) of {runDirectory}: " +
+                    "every rank must read the same run folder (a shared file system, or the same files at the same path on every machine).");
+            }
             return new TrainingRun(network, loop, forwarding, removed, foundNoCheckpoint) { ResumedFrom = loop.LastCheckpoint };
         }
         catch
