@@ -3,6 +3,7 @@
 //   dotnet run -c Release --project benchmarks/ImprovedDdpm.Benchmarks -- --filter '*Training*'
 //   dotnet run -c Release --project benchmarks/ImprovedDdpm.Benchmarks -- --filter '*PrecisionRecall*'
 //   dotnet run -c Release --project benchmarks/ImprovedDdpm.Benchmarks -- --filter '*Inception*'
+//   dotnet run -c Release --project benchmarks/ImprovedDdpm.Benchmarks -- memory [8 32]   (peak RSS, gradient checkpointing off/on)
 // Besides BenchmarkDotNet's table it prints the medians as samples/s (training), seconds per image (sampling) and
 // the time precision/recall and Inception features would take at 50k (extrapolations, not measurements).
 using System.Globalization;
@@ -14,6 +15,7 @@ using ImprovedDdpm;
 using ImprovedDdpm.Benchmarks;
 
 LibTorchLog.Configure();
+if (args.Length > 0 && args[0] == "memory") return CheckpointingMemory.Run(args[1..]);
 // Each operation takes from milliseconds to seconds: a few measured runs of one invocation each, in this process
 // (the TorchSharp native-library fix is applied to this project's output, not to a generated benchmark project).
 var config = DefaultConfig.Instance
@@ -56,3 +58,4 @@ foreach (var report in modelReports)
         : $"{seconds / batch:F2} s per image (DDIM 50)";
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{parameters["Model"],-11} {batch,5}  {seconds,8:F3} s     {derived}"));
 }
+return 0;

@@ -53,6 +53,32 @@ public static class GradientCheckpoint
         return CheckpointFunction.apply(arguments)[0].MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// Turns checkpointing on or off in every <see cref="ResBlock"/> and <see cref="AttentionBlock"/> of
+    /// <paramref name="network"/>, whatever its <c>[UNet(Checkpointing)]</c> says; it takes effect at the next forward.
+    /// </summary>
+    /// <returns>The number of blocks set.</returns>
+    public static int SetEnabled(nn.Module network, bool enabled)
+    {
+        ArgumentNullException.ThrowIfNull(network);
+        var count = 0;
+        foreach (var module in network.modules())
+        {
+            switch (module)
+            {
+                case ResBlock res:
+                    res.UseCheckpoint = enabled;
+                    count++;
+                    break;
+                case AttentionBlock attention:
+                    attention.UseCheckpoint = enabled;
+                    count++;
+                    break;
+            }
+        }
+        return count;
+    }
+
     sealed record CheckpointState(Func<Tensor[], Tensor> Function, int InputCount, bool[] InputRequiresGrad,
         Parameter[] Parameters, RandomReplay? Random);
 

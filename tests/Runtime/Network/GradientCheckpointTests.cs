@@ -162,6 +162,21 @@ public sealed class GradientCheckpointTests
     }
 
     [Fact]
+    public void SetEnabled_switches_every_res_and_attention_block_of_a_generated_network()
+    {
+        using var network = TinySigma.CreateNetwork();
+        var blocks = network.modules().Where(m => m is ResBlock or AttentionBlock).ToList();
+
+        Assert.Equal(12, GradientCheckpoint.SetEnabled(network, true));
+        Assert.Equal(12, blocks.Count);
+        Assert.All(blocks, b => Assert.True(b is ResBlock r ? r.UseCheckpoint : ((AttentionBlock)b).UseCheckpoint));
+        GradientCheckpoint.SetEnabled(network, false);
+        Assert.All(blocks, b => Assert.False(b is ResBlock r ? r.UseCheckpoint : ((AttentionBlock)b).UseCheckpoint));
+        using var checkpointed = TinyCheckpointed.CreateNetwork();
+        Assert.All(checkpointed.modules().OfType<ResBlock>(), b => Assert.True(b.UseCheckpoint));
+    }
+
+    [Fact]
     public void A_failing_recomputation_fails_backward_with_an_exception_instead_of_aborting_the_process()
     {
         using var scope = NewDisposeScope();
