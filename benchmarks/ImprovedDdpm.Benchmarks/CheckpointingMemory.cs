@@ -7,7 +7,7 @@ namespace ImprovedDdpm.Benchmarks;
 /// <summary>
 /// Peak resident memory and step time of CIFAR-10 training steps with and without gradient checkpointing:
 /// <c>dotnet run -c Release --project benchmarks/ImprovedDdpm.Benchmarks -- memory [batch …] [--steps N]</c>
-/// (default batch 8, 3 measured steps after one warm-up). Peak RSS only grows within a process, so each case runs
+/// (default batch 8, 3 measured steps after one warm-up; <c>--checkpointing on|off</c> runs one case). Peak RSS only grows within a process, so each case runs
 /// in a process of its own (this program again, with <c>--case</c>).
 /// </summary>
 static class CheckpointingMemory
@@ -20,9 +20,11 @@ static class CheckpointingMemory
         if (args.Length > 0 && args[0] == "--case") return RunCase(args[1..]);
         var steps = 3;
         var batches = new List<int>();
+        bool[] cases = [false, true];
         for (var i = 0; i < args.Length; i++)
         {
             if (args[i] == "--steps") steps = int.Parse(args[++i], CultureInfo.InvariantCulture);
+            else if (args[i] == "--checkpointing") cases = args[++i] switch { "on" => [true], "off" => [false], _ => [false, true] };
             else batches.Add(int.Parse(args[i], CultureInfo.InvariantCulture));
         }
         if (batches.Count == 0) batches.Add(8);
@@ -31,7 +33,7 @@ static class CheckpointingMemory
         Console.WriteLine("batch  checkpointing  peak RSS    before 1st step  median step  img/s");
         foreach (var batch in batches)
         {
-            foreach (var checkpointed in new[] { false, true })
+            foreach (var checkpointed in cases)
             {
                 var line = RunChild(batch, checkpointed, steps);
                 var parts = line.Split(' ');

@@ -1,3 +1,4 @@
+using System.Reflection;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -82,6 +83,9 @@ public static class GradientCheckpoint
     sealed record CheckpointState(Func<Tensor[], Tensor> Function, int InputCount, bool[] InputRequiresGrad,
         Parameter[] Parameters, RandomReplay? Random);
 
+    /// <summary>Whether backward frees each block's saved inputs once it has recomputed the block (see the remarks in the source).</summary>
+    public static bool ReleasesSavedInputs => CheckpointFunction.CanReleaseSavedInputs;
+
     sealed class CheckpointFunction : autograd.MultiTensorFunction<CheckpointFunction>
     {
         const string StateKey = "state";
@@ -100,6 +104,28 @@ public static class GradientCheckpoint
             if (handedBack is null) return;
             foreach (var tensor in handedBack) tensor.Dispose();
             handedBack.Clear();
+        }
+
+        static readonly FieldInfo? SavedVariables =
+            typeof(autograd.AutogradContext).GetField("_savedVariables", BindingFlags.NonPublic | BindingFlags.Instance);
+
+        static readonly MethodInfo? ResetData =
+            SavedVariables?.FieldType.GetGenericArguments().SingleOrDefault()?.GetMethod("reset_data", Type.EmptyTypes);
+
+        /// <summary>Whether backward can free the saved inputs as it goes (TorchSharp 0.107's internals as expected).</summary>
+        public static bool CanReleaseSavedInputs => ResetData is not null;
+
+        /// <summary>
+        /// Drops the context's hold on the saved inputs once backward has them, as libtorch's own nodes release their
+        /// saved tensors after use (TorchSharp's custom nodes keep them until the whole graph is freed). Without it every
+        /// block's input stays alive to the end of backward, beside the gradients of the skip connections: at batch 32
+        /// of the CIFAR-10 model, peak RSS 2911 MB instead of 2716 MB. TorchSharp does not expose this, hence
+        /// reflection; if its internals change, nothing is released early (more memory, same results) and a test says so.
+        /// </summary>
+        static void ReleaseSavedInputs(autograd.AutogradContext ctx)
+        {
+            if (ResetData is null || SavedVariables!.GetValue(ctx) is not System.Collections.IEnumerable variables) return;
+            foreach (var variable in variables) ResetData.Invoke(variable, null);
         }
 
         public override List<Tensor> forward(autograd.AutogradContext ctx, params object[] vars)
@@ -131,6 +157,7 @@ public static class GradientCheckpoint
                 var saved = ctx.get_saved_variables();
                 var inputs = new Tensor[state.InputCount];
                 for (var i = 0; i < inputs.Length; i++) inputs[i] = saved[i].detach().requires_grad_(state.InputRequiresGrad[i]);
+                ReleaseSavedInputs(ctx);
                 Tensor output;
                 using (enable_grad())
                 using (state.Random?.Replay())

@@ -177,6 +177,19 @@ public sealed class GradientCheckpointTests
     }
 
     [Fact]
+    public void Backward_frees_the_saved_inputs_so_a_second_backward_through_the_graph_fails_cleanly()
+    {
+        Assert.True(GradientCheckpoint.ReleasesSavedInputs, "TorchSharp's AutogradContext internals changed: saved inputs now live until the graph is freed");
+        using var scope = NewDisposeScope();
+        using var block = new ResBlock(32, 64, 0, useCheckpoint: true);
+        var x = randn(2, 32, 4, 4).requires_grad_();
+        var loss = block.forward(x, randn(2, 64)).sum();
+
+        loss.backward(retain_graph: true);
+        Assert.ThrowsAny<Exception>(() => loss.backward(retain_graph: true));
+    }
+
+    [Fact]
     public void A_failing_recomputation_fails_backward_with_an_exception_instead_of_aborting_the_process()
     {
         using var scope = NewDisposeScope();
