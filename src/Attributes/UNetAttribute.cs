@@ -44,8 +44,9 @@ public sealed class UNetAttribute : System.Attribute
     public bool ScaleShiftNorm { get; set; } = true;
 
     /// <summary>
-    /// Gradient checkpointing to trade compute for memory (<c>--use_checkpoint</c>, default false). Not implemented yet:
-    /// setting it is warning IDDPM020 and changes nothing.
+    /// Gradient checkpointing to trade compute for memory (<c>--use_checkpoint</c>, default false): in training, each
+    /// residual and attention block keeps only its inputs and recomputes its activations in the backward pass. Losses
+    /// and gradients are those of the plain network (dropout masks are replayed); sampling is unaffected.
     /// </summary>
     public bool Checkpointing { get; set; }
 }

@@ -201,15 +201,14 @@ public sealed class DiagnosticTests
     }
 
     [Fact]
-    public void IDDPM020_checkpointing_warns_that_it_saves_nothing_yet_and_the_model_is_still_generated()
+    public void Checkpointing_is_accepted_silently_and_reaches_both_block_factories()
     {
         var outcome = GeneratorHarness.Run(Model(unet: "ImageSize = 32, Channels = 64, ResBlocks = 1, Checkpointing = true"));
-        var warning = Assert.Single(outcome.Diagnostics);
-        Assert.Equal(("IDDPM020", DiagnosticSeverity.Warning), (warning.Id, warning.Severity));
-        Assert.Equal("Checkpointing = true", outcome.LocatedText(warning));
-        Assert.Contains("saves no memory yet", warning.GetMessage(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
-        Assert.Contains("Users.M.Network.g.cs", outcome.Files.Keys);
+        Assert.Empty(outcome.Diagnostics);
         Assert.Empty(outcome.CompilationErrors);
+        var network = outcome.Files["Users.M.Network.g.cs"];
+        Assert.Contains("new(channels, EmbedChannels, Dropout, outChannels, useScaleShiftNorm: true, useCheckpoint: true);", network, StringComparison.Ordinal);
+        Assert.Contains("new(channels, heads, useCheckpoint: true);", network, StringComparison.Ordinal);
     }
 
     [Fact]

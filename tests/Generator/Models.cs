@@ -40,3 +40,8 @@ public partial class Cifar10NoScaleShiftStructure;
 [Diffusion(Steps = 10, Schedule = NoiseSchedule.Cosine, LearnSigma = true)]
 [UNet(ImageSize = 8, Channels = 32, ResBlocks = 1, ChannelMult = "1,2", AttentionResolutions = "4", Heads = 2, Dropout = 0.5)]
 public partial class TinyDropout;
+
+// TinyDropout with gradient checkpointing: the same weights must give the same loss and gradients.
+[Diffusion(Steps = 10, Schedule = NoiseSchedule.Cosine, LearnSigma = true)]
+[UNet(ImageSize = 8, Channels = 32, ResBlocks = 1, ChannelMult = "1,2", AttentionResolutions = "4", Heads = 2, Dropout = 0.5, Checkpointing = true)]
+public partial class TinyCheckpointed;

@@ -106,13 +106,6 @@ internal static class DiagnosticDescriptors
         "This executable declares several models ({0}) and no Main; write a Main that calls one model's Run(args)",
         "The generated entry point runs the command-line tool of the executable's only model.");
 
-    public static readonly DiagnosticDescriptor CheckpointingNotImplemented = new(
-        "IDDPM020", "Gradient checkpointing is not implemented yet",
-        "Checkpointing = true saves no memory yet: every activation is kept for the backward pass, as without it; results are the same",
-        Category, DiagnosticSeverity.Warning, isEnabledByDefault: true,
-        "The reference recomputes each block's activations in the backward pass (--use_checkpoint). Until that lands here, the flag changes nothing, and says so.",
-        HelpLink);
-
     static DiagnosticDescriptor Error(string id, string title, string message, string description) =>
         new(id, title, message, Category, DiagnosticSeverity.Error, isEnabledByDefault: true, description,
             HelpLink, WellKnownDiagnosticTags.NotConfigurable);

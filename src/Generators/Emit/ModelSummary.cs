@@ -18,7 +18,7 @@ internal static class ModelSummary
         var conditioning = network.ClassConditional ? $", conditioned on {Literal.Of(network.NumClasses)} classes" : "";
         yield return $"Network: {network.ImageSize}x{network.ImageSize}x{network.InChannels} in, {network.OutChannels} channels out, " +
             $"{network.ModelChannels} model channels, {spec.UNet.ResBlocks} res block{(spec.UNet.ResBlocks == 1 ? "" : "s")} per level, dropout {Literal.Of(network.Dropout)}" +
-            (network.ScaleShiftNorm ? ", scale-shift norm" : "") + conditioning + (network.Checkpointing ? ", gradient checkpointing flag" : "") + ".";
+            (network.ScaleShiftNorm ? ", scale-shift norm" : "") + conditioning + (network.Checkpointing ? ", gradient checkpointing" : "") + ".";
         var headsUp = spec.UNet.HeadsUpsample == -1 ? spec.UNet.Heads : spec.UNet.HeadsUpsample;
         var resolutions = network.Resolutions.ToArray();
         for (var level = 0; level < resolutions.Length; level++)

@@ -74,7 +74,6 @@ internal static class ModelValidator
         if (unet.Heads < 1) OutOfRange("UNet.Heads", Text(unet.Heads), "a positive number of attention heads");
         if (unet.HeadsUpsample is < 1 and not -1)
             OutOfRange("UNet.HeadsUpsample", Text(unet.HeadsUpsample), "-1 (the same as Heads) or a positive number of heads");
-        if (unet.Checkpointing) problems.Add(new(DiagnosticDescriptors.CheckpointingNotImplemented, "UNet.Checkpointing"));
         if (!(unet.Dropout >= 0 && unet.Dropout < 1))
             problems.Add(new(DiagnosticDescriptors.DropoutOutOfRange, "UNet.Dropout", Text(unet.Dropout)));
         if (unet.ClassCond && unet.NumClasses < 1)

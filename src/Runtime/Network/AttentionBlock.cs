@@ -15,8 +15,9 @@ public sealed class AttentionBlock : nn.Module<Tensor, Tensor>
 
     /// <param name="channels">Channels C; a multiple of 32 (the norm) and of <paramref name="numHeads"/>.</param>
     /// <param name="numHeads">Attention heads; each sees C / numHeads channels.</param>
-    /// <param name="useCheckpoint">The reference's gradient-checkpointing flag, recorded only: TorchSharp has no
-    /// <c>torch.utils.checkpoint</c>, so activations are kept; results are identical.</param>
+    /// <param name="useCheckpoint">The reference's gradient checkpointing: when gradients are taken, the block keeps only
+    /// its input and recomputes the attention in the backward pass (<see cref="GradientCheckpoint"/>); results are
+    /// identical.</param>
     public AttentionBlock(long channels, long numHeads = 1, bool useCheckpoint = false) : base(nameof(AttentionBlock))
     {
         if (numHeads <= 0 || channels % numHeads != 0)
@@ -34,13 +35,20 @@ public sealed class AttentionBlock : nn.Module<Tensor, Tensor>
 
     public long NumHeads { get; }
 
-    /// <summary>Recorded only; see the constructor's <c>useCheckpoint</c>.</summary>
-    public bool UseCheckpoint { get; }
+    /// <summary>Recompute the activations in backward instead of keeping them; see the constructor's <c>useCheckpoint</c>.</summary>
+    public bool UseCheckpoint { get; set; }
 
     /// <param name="x">[N, C, …spatial].</param>
     public override Tensor forward(Tensor x)
     {
         NetworkChecks.Channels(x, Channels, nameof(AttentionBlock));
+        return UseCheckpoint
+            ? GradientCheckpoint.Run(inputs => Compute(inputs[0]), [x], parameters(), preserveRandomState: false)
+            : Compute(x);
+    }
+
+    Tensor Compute(Tensor x)
+    {
         using var scope = NewDisposeScope();
         var batch = x.shape[0];
         var flat = x.reshape(batch, Channels, -1);

@@ -25,9 +25,9 @@ public sealed class ResBlock : TimestepBlock
     /// <param name="useConv">When the channel count changes, a 3×3 instead of a 1×1 skip convolution.</param>
     /// <param name="useScaleShiftNorm">The embedding gives a scale and a shift, applied as norm(h)·(1 + scale) + shift,
     /// instead of being added before the norm.</param>
-    /// <param name="useCheckpoint">The reference's gradient-checkpointing flag. It is recorded but changes nothing:
-    /// TorchSharp has no <c>torch.utils.checkpoint</c>, so activations are always kept for the backward pass. Outputs and
-    /// gradients are the same either way; only the reference's memory saving is absent.</param>
+    /// <param name="useCheckpoint">The reference's gradient checkpointing: when gradients are taken, the block keeps only
+    /// its inputs and recomputes its activations in the backward pass (<see cref="GradientCheckpoint"/>). Outputs and
+    /// gradients are the same as without it, dropout masks included.</param>
     public ResBlock(long channels, long embChannels, double dropout, long? outChannels = null, bool useConv = false,
         bool useScaleShiftNorm = false, bool useCheckpoint = false) : base(nameof(ResBlock))
     {
@@ -35,6 +35,7 @@ public sealed class ResBlock : TimestepBlock
         OutChannels = outChannels ?? channels;
         UseScaleShiftNorm = useScaleShiftNorm;
         UseCheckpoint = useCheckpoint;
+        DropoutProbability = dropout;
 
         in_layers = nn.Sequential(
             new GroupNorm32(channels),
@@ -62,8 +63,10 @@ public sealed class ResBlock : TimestepBlock
 
     public bool UseScaleShiftNorm { get; }
 
-    /// <summary>Recorded only; see the constructor's <c>useCheckpoint</c>.</summary>
-    public bool UseCheckpoint { get; }
+    /// <summary>Recompute the activations in backward instead of keeping them; see the constructor's <c>useCheckpoint</c>.</summary>
+    public bool UseCheckpoint { get; set; }
+
+    public double DropoutProbability { get; }
 
     /// <param name="x">[N, Channels, H, W] features.</param>
     /// <param name="emb">[N, embChannels] timestep embeddings.</param>
@@ -71,6 +74,14 @@ public sealed class ResBlock : TimestepBlock
     public override Tensor forward(Tensor x, Tensor emb)
     {
         NetworkChecks.Channels(x, Channels, nameof(ResBlock));
+        return UseCheckpoint
+            ? GradientCheckpoint.Run(inputs => Compute(inputs[0], inputs[1]), [x, emb], parameters(),
+                preserveRandomState: training && DropoutProbability > 0)
+            : Compute(x, emb);
+    }
+
+    Tensor Compute(Tensor x, Tensor emb)
+    {
         using var scope = NewDisposeScope();
         var h = in_layers.call(x);
         var embOut = emb_layers.call(emb).to(h.dtype);
