@@ -25,11 +25,12 @@ public static partial class CommandLineHost
         var logInterval = new Option<int?>("--log-interval") { Description = "Steps per row of progress.csv and the console.", DefaultValueFactory = _ => defaults.LogInterval };
         var saveInterval = new Option<int?>("--save-interval") { Description = "Steps between checkpoints.", DefaultValueFactory = _ => defaults.SaveInterval };
         var seed = new Option<long>("--seed") { Description = "Seed of every random draw (data order, timesteps, noise, dropout).", DefaultValueFactory = _ => 0 };
+        var useCheckpoint = new Option<bool>("--use-checkpoint") { Description = "Gradient checkpointing: recompute each block's activations in the backward pass (less memory, more time; the same results). Also on when the model declares [UNet(Checkpointing = true)]." };
         var device = DeviceOption();
         var command = new Command("train", "Train the model on a dataset (the reference's image_train.py), resumably, with progress and checkpoints.")
         {
             dataDir, runDir, maxSteps, resume, resumeCheckpoint, batchSize, microbatch, lr, weightDecay, lrAnneal, emaRate, sampler,
-            logInterval, saveInterval, seed, device,
+            logInterval, saveInterval, seed, useCheckpoint, device,
         };
         command.SetAction(result => Guarded(() =>
         {
@@ -54,6 +55,7 @@ public static partial class CommandLineHost
                 ResumeCheckpoint = result.GetValue(resumeCheckpoint),
                 Training = options,
                 Device = result.GetValue(device),
+                UseCheckpoint = result.GetValue(useCheckpoint) ? true : null,
             });
         }));
         return command;

@@ -95,6 +95,26 @@ public sealed class LibraryApiTests : IDisposable
     }
 
     [Fact]
+    public void Gradient_checkpointing_can_be_turned_on_for_a_run_and_changes_no_loss()
+    {
+        var data = TrainingImages.Write(Path.Combine(folder, "data"), 8, size: 8);
+        double FirstLoss(bool? checkpointing)
+        {
+            var steps = new StepRecorder();
+            using var run = TrainingRun.Open(Model, new TrainingRunOptions(data)
+            {
+                RunDirectory = Path.Combine(folder, $"run-{checkpointing}"),
+                UseCheckpoint = checkpointing,
+                Training = Settings(1),
+            });
+            Assert.All(run.Network.modules().OfType<ResBlock>(), block => Assert.Equal(checkpointing ?? false, block.UseCheckpoint));
+            run.Run(progress: steps);
+            return Assert.Single(steps.Steps).Loss;
+        }
+        Assert.Equal(FirstLoss(null), FirstLoss(true));
+    }
+
+    [Fact]
     public void Settings_are_checked_before_anything_is_opened()
     {
         var error = Assert.Throws<TrainingOptionException>(() =>

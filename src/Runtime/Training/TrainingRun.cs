@@ -28,6 +28,12 @@ public sealed record TrainingRunOptions(string DataPath)
     public Device? Device { get; init; }
 
     /// <summary>
+    /// Gradient checkpointing on (true) or off (false) whatever the model's <c>[UNet(Checkpointing)]</c> says (the
+    /// reference's <c>--use_checkpoint</c>); null: as declared. Results are the same; memory and time are not.
+    /// </summary>
+    public bool? UseCheckpoint { get; init; }
+
+    /// <summary>
     /// The processes training together; null: <see cref="Communicators.FromEnvironment"/>, i.e. the MPI job when the
     /// process was started by <c>mpiexec</c>, else this process alone. Every rank opens the run with the same options;
     /// <see cref="TrainingOptions.BatchSize"/> is per rank (the global batch is K × that), rank 0 alone writes the run
@@ -122,6 +128,7 @@ public sealed class TrainingRun : IDisposable
 
         random.manual_seed(training.Seed); // the initial weights, so that the seed fixes the whole run
         var network = model.CreateNetwork();
+        if (options.UseCheckpoint is { } checkpointing) GradientCheckpoint.SetEnabled(network, checkpointing);
         var forwarding = new ForwardingObserver(observers);
         TrainLoop? loop = null;
         try
