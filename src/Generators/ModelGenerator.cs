@@ -53,6 +53,7 @@ public sealed class ModelGenerator : IIncrementalGenerator
 
         RequireDiffusion(context, ModelParser.UNetAttribute, "UNet", TrackingNames.OrphanUNets);
         RequireDiffusion(context, ModelParser.TrainingAttribute, "Training", TrackingNames.OrphanTrainings);
+        RequireDiffusion(context, ModelParser.SuperResAttribute, "SuperRes", TrackingNames.OrphanSuperRes);
     }
 
     static void RequireDiffusion(IncrementalGeneratorInitializationContext context, string attribute, string name, string trackingName)

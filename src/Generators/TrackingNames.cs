@@ -7,5 +7,6 @@ internal static class TrackingNames
     public const string Specs = nameof(Specs);
     public const string OrphanUNets = nameof(OrphanUNets);
     public const string OrphanTrainings = nameof(OrphanTrainings);
+    public const string OrphanSuperRes = nameof(OrphanSuperRes);
     public const string EntryPoint = nameof(EntryPoint);
 }

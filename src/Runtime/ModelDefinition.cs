@@ -31,6 +31,13 @@ public sealed record ModelDefinition(
     /// <summary>Whether the network takes class labels.</summary>
     public bool ClassConditional => NumClasses > 0;
 
+    /// <summary>A super-resolution model's low-resolution side in pixels (<c>[SuperRes(SmallSize)]</c>); 0 for other models.
+    /// Its network is a <see cref="SuperResNetworkModule"/>.</summary>
+    public int SmallSize { get; init; }
+
+    /// <summary>Whether the model makes <see cref="ImageSize"/> images from <see cref="SmallSize"/> ones.</summary>
+    public bool SuperResolution => SmallSize > 0;
+
     /// <summary>
     /// A network with the weights of <paramref name="path"/> (ours or the reference's <c>.pt</c>, or <c>.safetensors</c>;
     /// refused with the file and key named if it does not fit), on <paramref name="device"/>, in eval mode.

@@ -10,7 +10,7 @@ namespace ImprovedDdpm.Tests.Generator;
 public sealed class DiagnosticTests
 {
     static string Model(string diffusion = "Steps = 100", string unet = "ImageSize = 32, Channels = 64, ResBlocks = 1", string? training = null,
-        string declaration = "public partial class M;") =>
+        string declaration = "public partial class M;", string? superRes = null) =>
         $$"""
         using ImprovedDdpm;
 
@@ -19,6 +19,7 @@ public sealed class DiagnosticTests
         [Diffusion({{diffusion}})]
         [UNet({{unet}})]
         {{(training is null ? "" : $"[Training({training})]")}}
+        {{(superRes is null ? "" : $"[SuperRes({superRes})]")}}
         {{declaration}}
         """;
 
@@ -143,6 +144,15 @@ public sealed class DiagnosticTests
         """, "IDDPM013", "Training(Lr = 1e-4)", "'M' has [Training] but no [Diffusion]; add [Diffusion(Steps = ..., Schedule = ...)]");
 
     [Fact]
+    public void IDDPM013_super_resolution_without_diffusion() => AssertSingle(
+        """
+        using ImprovedDdpm;
+
+        [SuperRes(SmallSize = 16)]
+        public partial class M;
+        """, "IDDPM013", "SuperRes(SmallSize = 16)", "'M' has [SuperRes] but no [Diffusion]; add [Diffusion(Steps = ..., Schedule = ...)]");
+
+    [Fact]
     public void IDDPM014_learned_and_fixed_small_variance() => AssertSingle(
         Model(diffusion: "Steps = 100, LearnSigma = true, SigmaSmall = true"), "IDDPM014", "SigmaSmall = true",
         "SigmaSmall = true conflicts with LearnSigma = true: a learned variance replaces the fixed small one; remove SigmaSmall or LearnSigma");
@@ -171,6 +181,38 @@ public sealed class DiagnosticTests
     public void IDDPM018_an_invalid_ema_rate() => AssertSingle(
         Model(training: "EmaRate = \"0.9999,1.5\""), "IDDPM018", "EmaRate = \"0.9999,1.5\"",
         "EmaRate = \"0.9999,1.5\" is not valid; it must be comma-separated rates in [0, 1], like \"0.9999\" or \"0.9999,0.999\"");
+
+    [Fact]
+    public void IDDPM020_a_small_size_not_smaller_than_the_image() => AssertSingle(
+        Model(superRes: "SmallSize = 32"), "IDDPM020", "SmallSize = 32",
+        "SmallSize = 32 does not fit ImageSize = 32: a super-resolution model makes larger images from smaller ones; use a divisor of 32 below it, such as 16");
+
+    [Fact]
+    public void IDDPM020_a_small_size_that_does_not_divide_the_image() => AssertSingle(
+        Model(superRes: "SmallSize = 12"), "IDDPM020", "SmallSize = 12",
+        "SmallSize = 12 does not fit ImageSize = 32: it must divide the image size, so that the low-resolution image is the mean of whole 2x2 blocks; the nearest divisor is 8");
+
+    [Fact]
+    public void IDDPM020_the_default_small_size_is_the_references_and_too_large_for_a_64_pixel_model() => AssertSingle(
+        Model(unet: "ImageSize = 64, Channels = 64, ResBlocks = 1", superRes: ""), "IDDPM020", "SuperRes()",
+        "SmallSize = 64 does not fit ImageSize = 64: a super-resolution model makes larger images from smaller ones; use a divisor of 64 below it, such as 32");
+
+    [Fact]
+    public void IDDPM015_a_small_size_below_one() => AssertSingle(
+        Model(superRes: "SmallSize = 0"), "IDDPM015", "SmallSize = 0", "SmallSize = 0 is not valid; it must be a positive number of pixels");
+
+    [Fact]
+    public void A_super_resolution_model_compiles_with_its_network_taking_the_low_resolution_images()
+    {
+        var outcome = GeneratorHarness.Run(Model(unet: "ImageSize = 32, Channels = 64, ResBlocks = 1, ChannelMult = \"1,2\", AttentionResolutions = \"16\"", superRes: "SmallSize = 8"));
+        Assert.Empty(outcome.Diagnostics);
+        Assert.Empty(outcome.CompilationErrors);
+        var network = outcome.Files["Users.M.Network.g.cs"];
+        Assert.Contains("public sealed class Network : SuperResNetworkModule", network, StringComparison.Ordinal);
+        Assert.Contains("public override Tensor forward(Tensor x, Tensor timesteps, Tensor lowRes, Tensor? y = null)", network, StringComparison.Ordinal);
+        Assert.Contains("nn.Conv2d(2 * InChannels, 64, 3, padding: 1)", network, StringComparison.Ordinal);
+        Assert.Contains("{ SmallSize = 8 };", outcome.Files["Users.M.EntryPoints.g.cs"], StringComparison.Ordinal);
+    }
 
     [Fact]
     public void IDDPM019_an_executable_with_several_models_and_no_main()

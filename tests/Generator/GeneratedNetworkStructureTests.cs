@@ -142,3 +142,80 @@ public sealed class GeneratedNetworkStructureTests(ITestOutputHelper output)
         }
     }
 }
+
+/// <summary>
+/// The generated super-resolution networks of the reference's configurations (super_res_structures.json, flags from
+/// <c>sr_model_and_diffusion_defaults()</c>) have exactly the reference <c>SuperResModel</c>'s state_dict.
+/// </summary>
+public sealed class GeneratedSuperResStructureTests
+{
+    const string Fixture = "super_res_structures.json";
+
+    static readonly Dictionary<string, Type> Models = new()
+    {
+        ["sr_64_to_256"] = typeof(SuperRes64To256Structure),
+        ["sr_16_to_64"] = typeof(SuperRes16To64Structure),
+    };
+
+    [Fact]
+    public void The_fixture_holds_exactly_the_tested_configurations()
+    {
+        var names = ReferenceFixtures.Json(Fixture).EnumerateObject().Select(p => p.Name).Order(StringComparer.Ordinal);
+        Assert.Equal(Models.Keys.Order(StringComparer.Ordinal), names);
+    }
+
+    [Theory]
+    [InlineData("sr_64_to_256")]
+    [InlineData("sr_16_to_64")]
+    public void The_declared_attributes_are_the_fixture_flags(string configuration)
+    {
+        var flags = ReferenceFixtures.Json(Fixture).GetProperty(configuration).GetProperty("flags");
+        var model = Models[configuration];
+        var unet = model.GetCustomAttribute<UNetAttribute>()!;
+        var diffusion = model.GetCustomAttribute<DiffusionAttribute>()!;
+        var superRes = model.GetCustomAttribute<SuperResAttribute>()!;
+        Assert.Equal(flags.GetProperty("large_size").GetInt32(), unet.ImageSize);
+        Assert.Equal(flags.GetProperty("small_size").GetInt32(), superRes.SmallSize);
+        Assert.Equal(flags.GetProperty("num_channels").GetInt32(), unet.Channels);
+        Assert.Equal(flags.GetProperty("num_res_blocks").GetInt32(), unet.ResBlocks);
+        Assert.Equal(flags.GetProperty("num_heads").GetInt32(), unet.Heads);
+        Assert.Equal(flags.GetProperty("num_heads_upsample").GetInt32(), unet.HeadsUpsample);
+        Assert.Equal(flags.GetProperty("attention_resolutions").GetString(), unet.AttentionResolutions);
+        Assert.Equal(flags.GetProperty("dropout").GetDouble(), unet.Dropout);
+        Assert.Equal(flags.GetProperty("class_cond").GetBoolean(), unet.ClassCond);
+        Assert.Equal(flags.GetProperty("use_scale_shift_norm").GetBoolean(), unet.ScaleShiftNorm);
+        Assert.Equal(flags.GetProperty("use_checkpoint").GetBoolean(), unet.Checkpointing);
+        Assert.Equal(flags.GetProperty("learn_sigma").GetBoolean(), diffusion.LearnSigma);
+        Assert.Equal(flags.GetProperty("diffusion_steps").GetInt32(), diffusion.Steps);
+        Assert.Equal(flags.GetProperty("noise_schedule").GetString(), diffusion.Schedule.ToString().ToLowerInvariant());
+    }
+
+    [Theory]
+    [InlineData("sr_64_to_256")]
+    [InlineData("sr_16_to_64")]
+    public void The_network_has_the_reference_state_dict_and_the_compile_time_count(string configuration)
+    {
+        var entry = ReferenceFixtures.Json(Fixture).GetProperty(configuration);
+        var expectedKeys = entry.GetProperty("keys").EnumerateArray().Select(k => k.GetString()!).ToList();
+        var expectedShapes = entry.GetProperty("shapes").EnumerateArray().Select(s => s.EnumerateArray().Select(d => d.GetInt64()).ToArray()).ToList();
+        var expectedCount = entry.GetProperty("parameters").GetInt64();
+
+        var create = Models[configuration].GetMethod("CreateNetwork")!;
+        List<(string Key, long[] Shape)> actual;
+        long parameterCount;
+        using (no_grad())
+        using (var network = (nn.Module)create.Invoke(null, null)!)
+        {
+            Assert.IsAssignableFrom<SuperResNetworkModule>(network);
+            actual = network.state_dict().Select(p => (p.Key, p.Value.shape)).ToList();
+            parameterCount = network.parameters().Sum(p => p.numel());
+        }
+        Assert.Equal(expectedKeys, actual.Select(a => a.Key).ToList());
+        for (var i = 0; i < expectedKeys.Count; i++)
+            Assert.True(expectedShapes[i].SequenceEqual(actual[i].Shape),
+                $"{expectedKeys[i]}: shape [{string.Join(",", actual[i].Shape)}], reference [{string.Join(",", expectedShapes[i])}]");
+        Assert.Equal(expectedCount, parameterCount);
+        var definition = (ModelDefinition)Models[configuration].GetProperty("Definition")!.GetValue(null)!;
+        Assert.Equal(expectedCount, definition.ParameterCount);
+    }
+}

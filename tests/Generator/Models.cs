@@ -45,3 +45,22 @@ public partial class TinyDropout;
 [Diffusion(Steps = 10, Schedule = NoiseSchedule.Cosine, LearnSigma = true)]
 [UNet(ImageSize = 8, Channels = 32, ResBlocks = 1, ChannelMult = "1,2", AttentionResolutions = "4", Heads = 2, Dropout = 0.5, Checkpointing = true)]
 public partial class TinyCheckpointed;
+
+// super_res.safetensors' tiny SuperResModel: 16x16 from 8x8, 32 channels, one res block per level, channel_mult (1, 2),
+// attention at 8x8 (attention_ds 2) with 4 heads, learned sigma, 100 linear steps.
+[Diffusion(Steps = 100, LearnSigma = true)]
+[UNet(ImageSize = 16, Channels = 32, ResBlocks = 1, ChannelMult = "1,2", AttentionResolutions = "8", Heads = 4)]
+[SuperRes(SmallSize = 8)]
+public partial class TinySuperRes;
+
+// super_res_structures.json "sr_64_to_256" (sr_model_and_diffusion_defaults()).
+[Diffusion]
+[UNet(ImageSize = 256, Channels = 128, ResBlocks = 2)]
+[SuperRes(SmallSize = 64)]
+public partial class SuperRes64To256Structure;
+
+// super_res_structures.json "sr_16_to_64".
+[Diffusion]
+[UNet(ImageSize = 64, Channels = 128, ResBlocks = 2)]
+[SuperRes(SmallSize = 16)]
+public partial class SuperRes16To64Structure;

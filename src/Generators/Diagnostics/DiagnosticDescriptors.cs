@@ -72,7 +72,7 @@ internal static class DiagnosticDescriptors
         "[Diffusion] describes the process and [UNet] the network that learns to reverse it; both are required.");
 
     public static readonly DiagnosticDescriptor DiffusionMissing = Error(
-        "IDDPM013", "[UNet] and [Training] need [Diffusion]",
+        "IDDPM013", "[UNet], [Training] and [SuperRes] need [Diffusion]",
         "'{0}' has [{1}] but no [Diffusion]; add [Diffusion(Steps = ..., Schedule = ...)]",
         "Only a class with [Diffusion] is a model; the other attributes configure it.");
 
@@ -105,6 +105,11 @@ internal static class DiagnosticDescriptors
         "IDDPM019", "Several models and no Main",
         "This executable declares several models ({0}) and no Main; write a Main that calls one model's Run(args)",
         "The generated entry point runs the command-line tool of the executable's only model.");
+
+    public static readonly DiagnosticDescriptor SmallSizeDoesNotFit = Error(
+        "IDDPM020", "Super-resolution size does not fit the image size",
+        "SmallSize = {0} does not fit ImageSize = {1}: {2}",
+        "A super-resolution model conditions an ImageSize image on a SmallSize one: smaller, and a divisor, so that training's area downsampling averages whole blocks.");
 
     static DiagnosticDescriptor Error(string id, string title, string message, string description) =>
         new(id, title, message, Category, DiagnosticSeverity.Error, isEnabledByDefault: true, description,

@@ -43,8 +43,9 @@ internal static class EntryPointsEmitter
         writer.Outdent();
         writer.Line("},");
         writer.Line("CreateNetwork: CreateNetwork,");
-        writer.Line("CreateDiffusion: CreateDiffusion);");
+        writer.Line(plan.SuperResolution ? "CreateDiffusion: CreateDiffusion)" : "CreateDiffusion: CreateDiffusion);");
         writer.Outdent();
+        if (plan.SuperResolution) writer.Line($"{{ SmallSize = {Literal.Of(plan.SmallSize)} }};");
         if (!withCommandLine)
         {
             writer.Close();

@@ -19,6 +19,8 @@ internal static class ModelSummary
         yield return $"Network: {network.ImageSize}x{network.ImageSize}x{network.InChannels} in, {network.OutChannels} channels out, " +
             $"{network.ModelChannels} model channels, {spec.UNet.ResBlocks} res block{(spec.UNet.ResBlocks == 1 ? "" : "s")} per level, dropout {Literal.Of(network.Dropout)}" +
             (network.ScaleShiftNorm ? ", scale-shift norm" : "") + conditioning + (network.Checkpointing ? ", gradient checkpointing" : "") + ".";
+        if (network.SuperResolution)
+            yield return $"Super-resolution from {network.SmallSize}x{network.SmallSize}: the low-resolution image, upsampled bilinearly, is {network.InChannels} more input channels.";
         var headsUp = spec.UNet.HeadsUpsample == -1 ? spec.UNet.Heads : spec.UNet.HeadsUpsample;
         var resolutions = network.Resolutions.ToArray();
         for (var level = 0; level < resolutions.Length; level++)

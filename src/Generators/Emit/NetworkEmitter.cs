@@ -21,14 +21,22 @@ internal static class NetworkEmitter
         writer.Line("/// <summary>");
         writer.Line($"/// The U-Net of {spec.ClassName}, {Literal.Count(plan.ParameterCount)} parameters: the reference's <c>UNetModel</c> with this");
         writer.Line("/// configuration's channel counts fixed. It embeds the timesteps it is given; the diffusion rescales them.");
+        if (plan.SuperResolution)
+            writer.Line("/// As the reference's <c>SuperResModel</c>, it also reads a low-resolution image, upsampled, as extra input channels.");
         writer.Line("/// </summary>");
-        writer.Open("public sealed class Network : DiffusionNetworkModule");
+        writer.Open($"public sealed class Network : {(plan.SuperResolution ? "SuperResNetworkModule" : "DiffusionNetworkModule")}");
         writer.Line("/// <summary>Height and width of the images, in pixels.</summary>");
         writer.Line($"public const int ImageSize = {Literal.Of(plan.ImageSize)};");
         writer.Line();
         writer.Line("/// <summary>Channels of the input images.</summary>");
         writer.Line($"public const int InChannels = {Literal.Of(plan.InChannels)};");
         writer.Line();
+        if (plan.SuperResolution)
+        {
+            writer.Line("/// <summary>Height and width of the low-resolution images, in pixels.</summary>");
+            writer.Line($"public const int SmallSize = {Literal.Of(plan.SmallSize)};");
+            writer.Line();
+        }
         writer.Line(plan.OutChannels == plan.InChannels
             ? "/// <summary>Channels of the output: the prediction only.</summary>"
             : "/// <summary>Channels of the output: the prediction, then the variance interpolation v.</summary>");
@@ -78,11 +86,11 @@ internal static class NetworkEmitter
         writer.Outdent();
         if (plan.ClassConditional) writer.Line("label_emb = nn.Embedding(NumClasses, EmbedChannels);");
         writer.Line();
-        EmitBlockList(writer, "input_blocks", plan.InputBlocks);
+        EmitBlockList(writer, "input_blocks", plan.InputBlocks, plan);
         writer.Line();
-        writer.Line($"middle_block = {Block(plan.MiddleBlock)};");
+        writer.Line($"middle_block = {Block(plan.MiddleBlock, plan)};");
         writer.Line();
-        EmitBlockList(writer, "output_blocks", plan.OutputBlocks);
+        EmitBlockList(writer, "output_blocks", plan.OutputBlocks, plan);
         writer.Line();
         var last = plan.OutputBlocks[plan.OutputBlocks.Count - 1].OutChannels;
         writer.Line("@out = nn.Sequential(");
@@ -95,7 +103,7 @@ internal static class NetworkEmitter
         writer.Close();
     }
 
-    static void EmitBlockList(SourceWriter writer, string field, EquatableArray<BlockPlan> blocks)
+    static void EmitBlockList(SourceWriter writer, string field, EquatableArray<BlockPlan> blocks, NetworkPlan plan)
     {
         writer.Line($"{field} = nn.ModuleList(");
         writer.Indent();
@@ -107,16 +115,17 @@ internal static class NetworkEmitter
                 resolution = blocks[i].Resolution;
                 writer.Line($"// {resolution}x{resolution}");
             }
-            writer.Line($"{Block(blocks[i])}{(i == blocks.Count - 1 ? ");" : ",")}");
+            writer.Line($"{Block(blocks[i], plan)}{(i == blocks.Count - 1 ? ");" : ",")}");
         }
         writer.Outdent();
     }
 
-    static string Block(BlockPlan block) => $"new TimestepEmbedSequential({string.Join(", ", block.Layers.Select(Layer))})";
+    static string Block(BlockPlan block, NetworkPlan plan) =>
+        $"new TimestepEmbedSequential({string.Join(", ", block.Layers.Select(layer => Layer(layer, plan)))})";
 
-    static string Layer(LayerPlan layer) => layer.Kind switch
+    static string Layer(LayerPlan layer, NetworkPlan plan) => layer.Kind switch
     {
-        LayerKind.InputConv => $"nn.Conv2d(InChannels, {Literal.Of(layer.OutChannels)}, 3, padding: 1)",
+        LayerKind.InputConv => $"nn.Conv2d({(plan.SuperResolution ? "2 * InChannels" : "InChannels")}, {Literal.Of(layer.OutChannels)}, 3, padding: 1)",
         LayerKind.ResBlock => $"Res({Literal.Of(layer.InChannels)}, {Literal.Of(layer.OutChannels)})",
         LayerKind.Attention => $"Attention({Literal.Of(layer.InChannels)}, heads: {Literal.Of(layer.Heads)})",
         LayerKind.Downsample => $"new Downsample({Literal.Of(layer.InChannels)}, useConv: true)",
@@ -127,12 +136,18 @@ internal static class NetworkEmitter
     {
         writer.Line("/// <param name=\"x\">[N, InChannels, ImageSize, ImageSize] images.</param>");
         writer.Line("/// <param name=\"timesteps\">[N] timesteps exactly as they are to be embedded.</param>");
+        if (plan.SuperResolution)
+            writer.Line("/// <param name=\"lowRes\">[N, InChannels, SmallSize, SmallSize] low-resolution images in [-1, 1] (for other sizes of x, the same ratio).</param>");
         writer.Line(plan.ClassConditional
             ? "/// <param name=\"y\">[N] class labels (int64), required.</param>"
             : "/// <param name=\"y\">Must be null: this network is not class-conditional.</param>");
         writer.Line("/// <returns>[N, OutChannels, ImageSize, ImageSize].</returns>");
-        writer.Open("public override Tensor forward(Tensor x, Tensor timesteps, Tensor? y = null)");
+        writer.Open(plan.SuperResolution
+            ? "public override Tensor forward(Tensor x, Tensor timesteps, Tensor lowRes, Tensor? y = null)"
+            : "public override Tensor forward(Tensor x, Tensor timesteps, Tensor? y = null)");
         writer.Line($"NetworkChecks.Input(x, InChannels, sizeMultiple: {Literal.Of(1 << (plan.ChannelMult.Count - 1))}, timesteps);");
+        if (plan.SuperResolution)
+            writer.Line($"NetworkChecks.LowResolution(lowRes, x, InChannels, factor: {Literal.Of(plan.ImageSize / plan.SmallSize)});");
         if (plan.ClassConditional)
             writer.Line("if (y is null) throw new ArgumentNullException(nameof(y), \"this network is class-conditional: give class labels y\");");
         else
@@ -145,8 +160,17 @@ internal static class NetworkEmitter
             writer.Line("emb = emb.Plus(label_emb.call(y));");
         }
         writer.Line();
+        if (plan.SuperResolution)
+        {
+            writer.Line("// The reference's SuperResModel: the low-resolution image, upsampled bilinearly to x's size (align_corners");
+            writer.Line("// false, as F.interpolate's default), becomes InChannels more input channels.");
+            writer.Line("var upsampled = UpsampleBilinear(lowRes, x.shape[2], x.shape[3]);");
+            writer.Line("var input = cat(new[] { x, upsampled }, 1);");
+            writer.Line();
+        }
+        var input = plan.SuperResolution ? "input" : "x";
         writer.Line("// The torso runs in the parameters' dtype and the output layers in the input's, as the reference's.");
-        writer.Line("var h = x.to(time_embed.parameters().First().dtype);");
+        writer.Line($"var h = {input}.to(time_embed.parameters().First().dtype);");
 
         var skips = new Stack<string>();
         var resolution = -1;
@@ -177,7 +201,7 @@ internal static class NetworkEmitter
             }
             writer.Line($"h = output_blocks[{i}].call(cat(new[] {{ h, {skips.Pop()} }}, 1), emb);");
         }
-        writer.Line("return @out.call(h.to(x.dtype)).MoveToOuterDisposeScope();");
+        writer.Line($"return @out.call(h.to({input}.dtype)).MoveToOuterDisposeScope();");
         writer.Close();
     }
 

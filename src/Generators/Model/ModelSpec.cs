@@ -12,7 +12,8 @@ internal sealed record ModelSpec(
     UNetSpec UNet,
     NetworkPlan Network,
     TrainingSpec Training,
-    EquatableArray<int> DefaultRespacedTimesteps)
+    EquatableArray<int> DefaultRespacedTimesteps,
+    SuperResSpec? SuperRes = null)
 {
     /// <summary>The class's full name without <c>global::</c>, used for hint names and module names.</summary>
     public string FullName => Namespace is null ? ClassName : $"{Namespace}.{ClassName}";
@@ -67,6 +68,13 @@ internal sealed record UNetSpec(
 
     static UNetSpec From(UNetAttribute a) => new(a.ImageSize, a.Channels, a.ResBlocks, a.ChannelMult, a.AttentionResolutions, a.Heads,
         a.HeadsUpsample, a.Dropout, a.ClassCond, a.NumClasses, a.ScaleShiftNorm, a.Checkpointing);
+}
+
+/// <summary>The values of <c>[SuperRes]</c>, on a super-resolution model only.</summary>
+internal sealed record SuperResSpec(int SmallSize)
+{
+    /// <summary>An attribute with no arguments, read from the attribute class itself.</summary>
+    public static SuperResSpec Defaults { get; } = new(new SuperResAttribute().SmallSize);
 }
 
 /// <summary>The values of <c>[Training]</c> (the attribute's defaults when the class has none).</summary>

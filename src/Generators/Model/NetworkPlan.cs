@@ -24,7 +24,8 @@ internal sealed record BlockPlan(int Resolution, EquatableArray<LayerPlan> Layer
 /// <summary>
 /// The reference's <c>UNetModel</c> unrolled for one configuration: every block of <c>input_blocks</c>,
 /// <c>middle_block</c> and <c>output_blocks</c> with its channel counts, the resolution of each level and where
-/// attention runs. Computed once at compile time; the emitter only prints it.
+/// attention runs. Computed once at compile time; the emitter only prints it. <see cref="InChannels"/> counts the
+/// image's channels; a super-resolution stem reads twice as many.
 /// </summary>
 internal sealed record NetworkPlan(
     int ImageSize,
@@ -39,8 +40,12 @@ internal sealed record NetworkPlan(
     bool Checkpointing,
     EquatableArray<BlockPlan> InputBlocks,
     BlockPlan MiddleBlock,
-    EquatableArray<BlockPlan> OutputBlocks)
+    EquatableArray<BlockPlan> OutputBlocks,
+    int SmallSize = 0)
 {
+    /// <summary>Whether the network also takes a low-resolution image (side <see cref="SmallSize"/>).</summary>
+    public bool SuperResolution => SmallSize > 0;
+
     /// <summary>Width of the timestep (and class) embedding: four times the model channels, as the reference.</summary>
     public int EmbedChannels => 4 * ModelChannels;
 

@@ -36,16 +36,18 @@ internal static class UNetShape
     /// Plans the reference's <c>UNetModel</c> for a configuration that has passed validation: the stem, then per level
     /// <c>ResBlocks</c> res blocks (each followed by attention where the resolution is listed) and a downsample between
     /// levels; the middle res–attention–res; then per level, deepest first, <c>ResBlocks + 1</c> res blocks that each take
-    /// one skip connection, with an upsample closing every level but the first.
+    /// one skip connection, with an upsample closing every level but the first. A super-resolution model's stem also
+    /// reads the upsampled low-resolution image: twice the image channels, as the reference's <c>SuperResModel</c>.
     /// </summary>
-    public static NetworkPlan Plan(UNetSpec unet, bool learnSigma)
+    public static NetworkPlan Plan(UNetSpec unet, bool learnSigma, SuperResSpec? superRes = null)
     {
         var mult = ChannelMult(unet)!;
         var attention = TryParseList(unet.AttentionResolutions)!;
         var headsUp = unet.HeadsUpsample == -1 ? unet.Heads : unet.HeadsUpsample;
         var model = unet.Channels;
 
-        var inputs = new List<BlockPlan> { Block(unet.ImageSize, new LayerPlan(LayerKind.InputConv, 3, model)) };
+        var stemChannels = superRes is null ? ImageChannels : 2 * ImageChannels;
+        var inputs = new List<BlockPlan> { Block(unet.ImageSize, new LayerPlan(LayerKind.InputConv, stemChannels, model)) };
         var skipChannels = new Stack<int>();
         skipChannels.Push(model);
         var ch = model;
@@ -89,9 +91,9 @@ internal static class UNetShape
 
         return new NetworkPlan(
             ImageSize: unet.ImageSize,
-            InChannels: 3,
+            InChannels: ImageChannels,
             ModelChannels: model,
-            OutChannels: learnSigma ? 6 : 3,
+            OutChannels: learnSigma ? 2 * ImageChannels : ImageChannels,
             ChannelMult: mult.ToEquatableArray(),
             AttentionResolutions: attention.ToEquatableArray(),
             NumClasses: unet.ClassCond ? unet.NumClasses : 0,
@@ -100,8 +102,12 @@ internal static class UNetShape
             Checkpointing: unet.Checkpointing,
             InputBlocks: inputs.ToEquatableArray(),
             MiddleBlock: middle,
-            OutputBlocks: outputs.ToEquatableArray());
+            OutputBlocks: outputs.ToEquatableArray(),
+            SmallSize: superRes?.SmallSize ?? 0);
     }
+
+    /// <summary>RGB, as every model of the reference.</summary>
+    const int ImageChannels = 3;
 
     static BlockPlan Block(int resolution, params LayerPlan[] layers) => new(resolution, new EquatableArray<LayerPlan>(layers));
 }

@@ -18,6 +18,7 @@ internal static class ModelParser
     public const string DiffusionAttribute = "ImprovedDdpm.DiffusionAttribute";
     public const string UNetAttribute = "ImprovedDdpm.UNetAttribute";
     public const string TrainingAttribute = "ImprovedDdpm.TrainingAttribute";
+    public const string SuperResAttribute = "ImprovedDdpm.SuperResAttribute";
 
     public static ParseResult Parse(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
     {
@@ -26,6 +27,7 @@ internal static class ModelParser
         var diffusionData = context.Attributes[0];
         var unetData = FindAttribute(type, UNetAttribute);
         var trainingData = FindAttribute(type, TrainingAttribute);
+        var superResData = FindAttribute(type, SuperResAttribute);
 
         var locations = new ArgumentLocations(cancellationToken);
         var diagnostics = new List<DiagnosticInfo>();
@@ -44,10 +46,11 @@ internal static class ModelParser
         if (unetData is null) Report(DiagnosticDescriptors.UNetMissing, locations.Attribute(diffusionData), type.Name);
         else unet = ReadUNet(unetData, locations);
         var training = trainingData is null ? TrainingSpec.Defaults : ReadTraining(trainingData, locations);
+        var superRes = superResData is null ? null : ReadSuperRes(superResData, locations);
 
         if (unet is not null)
         {
-            foreach (var problem in ModelValidator.Validate(diffusion, unet, training, locations.Given))
+            foreach (var problem in ModelValidator.Validate(diffusion, unet, training, superRes, locations.Given))
                 Report(problem.Descriptor, locations.Of(problem.Argument), problem.MessageArgs);
         }
         // Warnings are reported beside the code; any error means no code.
@@ -58,13 +61,14 @@ internal static class ModelParser
             ClassName: type.Name,
             Diffusion: diffusion,
             UNet: unet,
-            Network: UNetShape.Plan(unet, diffusion.LearnSigma),
+            Network: UNetShape.Plan(unet, diffusion.LearnSigma, superRes),
             Training: training,
-            DefaultRespacedTimesteps: TimestepRespacing.SpaceTimesteps(diffusion.Steps, diffusion.TimestepRespacing).ToEquatableArray());
+            DefaultRespacedTimesteps: TimestepRespacing.SpaceTimesteps(diffusion.Steps, diffusion.TimestepRespacing).ToEquatableArray(),
+            SuperRes: superRes);
         return new(spec, diagnostics.ToEquatableArray());
     }
 
-    /// <summary>For a class with <c>[UNet]</c> or <c>[Training]</c>: the error when it has no <c>[Diffusion]</c>.</summary>
+    /// <summary>For a class with <c>[UNet]</c>, <c>[Training]</c> or <c>[SuperRes]</c>: the error when it has no <c>[Diffusion]</c>.</summary>
     public static EquatableArray<DiagnosticInfo> RequireDiffusion(GeneratorAttributeSyntaxContext context, string attributeName, CancellationToken cancellationToken)
     {
         if (FindAttribute((INamedTypeSymbol)context.TargetSymbol, DiffusionAttribute) is not null) return EquatableArray<DiagnosticInfo>.Empty;
@@ -118,6 +122,16 @@ internal static class ModelParser
                 nameof(UNetSpec.Checkpointing) => spec with { Checkpointing = (bool)value! },
                 _ => spec,
             };
+        }
+        return spec;
+    }
+
+    static SuperResSpec ReadSuperRes(AttributeData data, ArgumentLocations locations)
+    {
+        var spec = SuperResSpec.Defaults;
+        foreach (var (name, value) in locations.Read(data, "SuperRes"))
+        {
+            if (name == nameof(SuperResSpec.SmallSize)) spec = spec with { SmallSize = (int)value! };
         }
         return spec;
     }

@@ -19,14 +19,36 @@ internal static class ModelValidator
 {
     /// <param name="given">The arguments written explicitly (<c>"UNet.NumClasses"</c>), for rules about flags that only
     /// conflict when both are stated.</param>
-    public static List<Problem> Validate(DiffusionSpec diffusion, UNetSpec unet, TrainingSpec training, ICollection<string> given)
+    public static List<Problem> Validate(DiffusionSpec diffusion, UNetSpec unet, TrainingSpec training, SuperResSpec? superRes, ICollection<string> given)
     {
         var problems = new List<Problem>();
         ValidateDiffusion(diffusion, problems);
         ValidateUNet(unet, given, problems);
         ValidateTraining(training, problems);
+        if (superRes is not null) ValidateSuperRes(superRes, unet, problems);
         return problems;
     }
+
+    static void ValidateSuperRes(SuperResSpec superRes, UNetSpec unet, List<Problem> problems)
+    {
+        var small = superRes.SmallSize;
+        if (small < 1)
+        {
+            problems.Add(new(DiagnosticDescriptors.ValueOutOfRange, "SuperRes.SmallSize", "SmallSize", Text(small), "a positive number of pixels"));
+            return;
+        }
+        if (unet.ImageSize < 1) return;
+        var reason =
+            small >= unet.ImageSize ? $"a super-resolution model makes larger images from smaller ones; use a divisor of {Text(unet.ImageSize)} below it, such as {Text(LargestDivisorBelow(unet.ImageSize))}"
+            : unet.ImageSize % small != 0 ? $"it must divide the image size, so that the low-resolution image is the mean of whole {Text(unet.ImageSize / small)}x{Text(unet.ImageSize / small)} blocks; the nearest divisor is {Text(NearestDivisor(unet.ImageSize, small))}"
+            : null;
+        if (reason is not null) problems.Add(new(DiagnosticDescriptors.SmallSizeDoesNotFit, "SuperRes.SmallSize", Text(small), Text(unet.ImageSize), reason));
+    }
+
+    static int LargestDivisorBelow(int size) => Enumerable.Range(1, size - 1).Where(d => size % d == 0).DefaultIfEmpty(1).Max();
+
+    static int NearestDivisor(int size, int near) =>
+        Enumerable.Range(1, size - 1).Where(d => size % d == 0).OrderBy(d => Math.Abs(d - near)).ThenBy(d => d).First();
 
     static void ValidateDiffusion(DiffusionSpec diffusion, List<Problem> problems)
     {

@@ -23,6 +23,19 @@ public static class NetworkChecks
             throw new ArgumentException($"the network expects [{x.shape[0]}] timesteps, one per image; got [{Shape(timesteps)}]", nameof(timesteps));
     }
 
+    /// <summary>A super-resolution network's low-resolution input: [N, <paramref name="channels"/>, H / factor, W / factor]
+    /// for images x of [N, …, H, W], the factor being the declared ImageSize / SmallSize.</summary>
+    public static void LowResolution(Tensor lowRes, Tensor x, long channels, long factor)
+    {
+        if (lowRes.dim() != 4 || lowRes.shape[0] != x.shape[0] || lowRes.shape[1] != channels
+            || lowRes.shape[2] * factor != x.shape[2] || lowRes.shape[3] * factor != x.shape[3])
+        {
+            throw new ArgumentException(
+                $"the network expects low-resolution images [{x.shape[0]}, {channels}, {x.shape[2] / factor}, {x.shape[3] / factor}] " +
+                $"({factor} times smaller than x [{Shape(x)}]); got [{Shape(lowRes)}]", nameof(lowRes));
+        }
+    }
+
     /// <summary>Class labels: [N] integers, one per image.</summary>
     public static void Labels(Tensor y, long count)
     {
