@@ -140,8 +140,14 @@ public static partial class CommandLineHost
     static Command SampleCommand(ModelDefinition model)
     {
         var modelPath = ModelPathOption("sample with");
-        var numSamples = new Option<int>("--num-samples") { Description = "How many images to make.", DefaultValueFactory = _ => 10000 };
+        var numSamples = new Option<int?>("--num-samples") { Description = "How many images to make. If omitted, 10000; with --base-samples, one per base sample." };
         var batchSize = new Option<int>("--batch-size") { Description = "Images per batch.", DefaultValueFactory = _ => 16 };
+        var baseSamples = new Option<string?>("--base-samples")
+        {
+            Description = model.SuperResolution
+                ? $"Required: the .npz of {model.SmallSize}x{model.SmallSize} samples to upsample (`sample` of the low-resolution model; arr_1 labels when class-conditional), one sample per base sample, in order."
+                : "Super-resolution models only: the low-resolution samples to upsample.",
+        };
         var respacing = new Option<string?>("--timestep-respacing") { Description = "Sampling steps: \"250\", \"10,15,20\" or \"ddim50\". If omitted, the declared respacing (all steps if none)." };
         var useDdim = new Option<bool>("--use-ddim") { Description = "DDIM instead of ancestral sampling." };
         var eta = new Option<double>("--eta") { Description = "DDIM's eta: 0 is deterministic, 1 matches ancestral sampling's variance.", DefaultValueFactory = _ => 0.0 };
@@ -172,16 +178,20 @@ public static partial class CommandLineHost
         var device = DeviceOption();
         var command = new Command("sample", "Draw images from a trained model (the reference's image_sample.py).")
         {
-            modelPath, numSamples, batchSize, respacing, useDdim, eta, sampler, steps, clip, noClip, classLabel, seed, shard, numShards, output, overwrite, device,
+            modelPath, numSamples, batchSize, baseSamples, respacing, useDdim, eta, sampler, steps, clip, noClip, classLabel, seed, shard, numShards, output, overwrite, device,
         };
         command.SetAction(result => Guarded(() =>
         {
-            var options = new SampleOptions(result.GetValue(modelPath)!, result.GetValue(numSamples), result.GetValue(batchSize),
+            var baseFile = result.GetValue(baseSamples);
+            // Upsampling takes every base sample unless told otherwise; the count comes from the file.
+            var requested = result.GetValue(numSamples) ?? (baseFile is null ? 10000 : int.MaxValue);
+            var options = new SampleOptions(result.GetValue(modelPath)!, requested, result.GetValue(batchSize),
                 result.GetValue(respacing), result.GetValue(useDdim), result.GetValue(eta), ClipDenoised(result, clip, noClip), result.GetValue(classLabel),
-                result.GetValue(seed), result.GetValue(shard), result.GetValue(numShards), result.GetValue(device), result.GetValue(sampler), result.GetValue(steps));
-            ImageSampling.Validate(model, options);
-            var (firstBatch, batches) = ImageSampling.ShardBatches(options.NumSamples, options.BatchSize, options.Shard, options.NumShards);
-            var count = Math.Min(options.NumSamples, (firstBatch + batches) * options.BatchSize) - (firstBatch * options.BatchSize);
+                result.GetValue(seed), result.GetValue(shard), result.GetValue(numShards), result.GetValue(device), result.GetValue(sampler), result.GetValue(steps),
+                baseFile);
+            var total = ImageSampling.SampleCount(model, options);
+            var (firstBatch, batches) = ImageSampling.ShardBatches(total, options.BatchSize, options.Shard, options.NumShards);
+            var count = Math.Min(total, (firstBatch + batches) * options.BatchSize) - (firstBatch * options.BatchSize);
             var name = SampleFilesBase(result.GetValue(output), $"samples_{count}x{model.ImageSize}x{model.ImageSize}x{model.Channels}" +
                 (options.NumShards > 1 ? $"_shard{options.Shard}of{options.NumShards}" : ""));
             var processes = Communicators.FromEnvironment();
@@ -189,7 +199,7 @@ public static partial class CommandLineHost
             SampleSet samples = null!;
             AnsiConsole.Progress().Start(context =>
             {
-                var task = context.AddTask($"sampling {options.NumSamples} with {Path.GetFileName(options.ModelPath)}");
+                var task = context.AddTask($"sampling {total} with {Path.GetFileName(options.ModelPath)}");
                 samples = ImageSampling.Run(model, options, new Progress<(int Done, int Total)>(p =>
                 {
                     task.MaxValue = p.Total;

@@ -77,7 +77,7 @@ internal static class NetworkEmitter
     static void EmitConstructor(SourceWriter writer, ModelSpec spec)
     {
         var plan = spec.Network;
-        writer.Open($"public Network() : base(\"{spec.ClassName}.Network\")");
+        writer.Open($"public Network() : base(\"{spec.ClassName}.Network\"{(plan.SuperResolution ? ", SmallSize" : "")})");
         writer.Line("time_embed = nn.Sequential(");
         writer.Indent();
         writer.Line("nn.Linear(ModelChannels, EmbedChannels),");

@@ -31,7 +31,8 @@ public sealed record NllResult(int Count, double MeanBpd, double StandardError, 
 
 /// <summary>
 /// The variational bound in bits per dimension over a dataset, in order (reference: <c>image_nll.py</c> with
-/// <c>calc_bpd_loop</c>). Batch b's noise is seeded by (seed, b) alone.
+/// <c>calc_bpd_loop</c>). Batch b's noise is seeded by (seed, b) alone. A super-resolution model's bound is
+/// conditional: each image given its area-downsampled copy.
 /// </summary>
 public static class NllEvaluation
 {
@@ -66,7 +67,9 @@ public static class NllEvaluation
             using var scope = NewDisposeScope();
             using var batch = data.DecodeBatch(indices, device);
             using var noise = new SeededNoiseSource(unchecked((options.Seed * 1_000_003L) + (start / options.BatchSize)), device);
-            var terms = diffusion.CalcBpdLoop(network, batch.Images, noise, options.ClipDenoised, batch.Labels);
+            // A super-resolution model is scored given each image's own low-resolution copy, as training conditions it.
+            var conditioned = network is SuperResNetworkModule superRes ? superRes.ConditionedOnDownsampled(batch.Images) : network;
+            var terms = diffusion.CalcBpdLoop(conditioned, batch.Images, noise, options.ClipDenoised, batch.Labels);
             var batchBpd = Doubles(terms.TotalBpd);
             bpd.AddRange(batchBpd);
             batches.Add(indices.Length);

@@ -8,8 +8,13 @@ namespace ImprovedDdpm;
 /// low-resolution image; the diffusion engine, which passes (x, t, y) only, gets the network bound to one batch's
 /// low-resolution images by <see cref="ConditionedOn"/>, as the reference passes <c>low_res</c> in <c>model_kwargs</c>.
 /// </summary>
-public abstract class SuperResNetworkModule(string name) : DiffusionNetworkModule(name)
+/// <param name="name">The module's name.</param>
+/// <param name="lowResSize">Side of the low-resolution images, in pixels (the model's <c>SmallSize</c>).</param>
+public abstract class SuperResNetworkModule(string name, int lowResSize) : DiffusionNetworkModule(name)
 {
+    /// <summary>Side of the low-resolution images the network was declared for, in pixels (the model's <c>SmallSize</c>).</summary>
+    public int LowResSize { get; } = lowResSize;
+
     /// <param name="x">[N, C, H, W] noisy images.</param>
     /// <param name="timesteps">[N] timesteps exactly as they are to be embedded.</param>
     /// <param name="lowRes">[N, C, H / f, W / f] low-resolution images in [−1, 1] (f = image size / small size).</param>
@@ -52,4 +57,8 @@ public abstract class SuperResNetworkModule(string name) : DiffusionNetworkModul
         ArgumentNullException.ThrowIfNull(lowRes);
         return DiffusionNetwork.FromFunction((x, timesteps, y) => forward(x, timesteps, lowRes, y));
     }
+
+    /// <summary>This network conditioned on <paramref name="images"/> themselves, area-downsampled to
+    /// <see cref="LowResSize"/>: how training and the bits/dim evaluation condition on their data.</summary>
+    public IDiffusionNetwork ConditionedOnDownsampled(Tensor images) => ConditionedOn(AreaDownsample(images, LowResSize));
 }

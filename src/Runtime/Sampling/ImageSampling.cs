@@ -11,6 +11,9 @@ namespace ImprovedDdpm;
 /// <param name="Sampler">A solver of <see cref="DiffusionSamplers"/> over <paramref name="Steps"/> steps instead of the
 /// reference's loop over <paramref name="Respacing"/> (which must then be left out, as <paramref name="UseDdim"/>).</param>
 /// <param name="Steps">With <paramref name="Sampler"/>: its steps (null: <see cref="DiffusionSamplers.DefaultSteps"/>).</param>
+/// <param name="BaseSamples">Super-resolution models only, and required there: the <c>.npz</c> of low-resolution samples
+/// to upsample (<see cref="ImprovedDdpm.BaseSamples"/>), one sample per base sample in order; <paramref name="NumSamples"/>
+/// then takes the first that many (all of them when the file holds fewer).</param>
 public sealed record SampleOptions(
     string ModelPath,
     int NumSamples = 10000,
@@ -25,7 +28,8 @@ public sealed record SampleOptions(
     int NumShards = 1,
     Device? Device = null,
     SamplerKind? Sampler = null,
-    int? Steps = null);
+    int? Steps = null,
+    string? BaseSamples = null);
 
 /// <summary>Samples as uint8 NHWC, with their labels for class-conditional models.</summary>
 public sealed record SampleSet(byte[] Pixels, int Count, int Height, int Width, int Channels, long[]? Labels)
@@ -68,7 +72,8 @@ public sealed record SampleSet(byte[] Pixels, int Count, int Height, int Width, 
 /// Draws samples from a trained model as the reference's <c>image_sample.py</c> does: batches from pure noise through
 /// the (respaced) reverse process, ancestral or DDIM, mapped to uint8 by <c>((x + 1) · 127.5).clamp(0, 255)</c>.
 /// Batch b's noise (and random labels) come from a generator seeded by the seed and b alone, so shards of the batches
-/// made by different processes concatenate to exactly what one process makes.
+/// made by different processes concatenate to exactly what one process makes. A super-resolution model's batch b is
+/// conditioned on base samples b·B … (b + 1)·B − 1 (the reference's <c>super_res_sample.py</c>).
 /// </summary>
 public static class ImageSampling
 {
@@ -92,6 +97,8 @@ public static class ImageSampling
     {
         communicator ??= Communicators.FromEnvironment();
         Validate(model, options);
+        var baseSamples = model.SuperResolution ? ImprovedDdpm.BaseSamples.Load(model, options.BaseSamples!) : null;
+        var numSamples = baseSamples is null ? options.NumSamples : Math.Min(options.NumSamples, baseSamples.Count);
         var device = options.Device ?? CPU;
         // The solvers run on the full process (they choose their own times); the reference's loops on the respaced one.
         var diffusion = model.CreateDiffusion(options.Sampler is null ? options.Respacing : "");
@@ -99,7 +106,7 @@ public static class ImageSampling
         var stepsPerBatch = options.Sampler is { } solver ? DiffusionSamplers.NetworkEvaluations(solver, solverSteps) : diffusion.NumTimesteps;
         using var network = model.LoadNetwork(options.ModelPath, device);
 
-        var (shardFirst, shardCount) = ShardBatches(options.NumSamples, options.BatchSize, options.Shard, options.NumShards);
+        var (shardFirst, shardCount) = ShardBatches(numSamples, options.BatchSize, options.Shard, options.NumShards);
         var (rankFirst, batchCount) = RankPart(shardCount, communicator);
         var firstBatch = shardFirst + rankFirst;
         var size = model.ImageSize;
@@ -111,11 +118,19 @@ public static class ImageSampling
         {
             cancellationToken.ThrowIfCancellationRequested();
             var batch = firstBatch + b;
-            var count = Math.Min(options.BatchSize, options.NumSamples - (batch * options.BatchSize));
+            var first = batch * options.BatchSize;
+            var count = Math.Min(options.BatchSize, numSamples - first);
             using var scope = NewDisposeScope();
             using var noise = new SeededNoiseSource(unchecked((options.Seed * 1_000_003L) + batch), device);
             Tensor? y = null;
-            if (model.ClassConditional)
+            IDiffusionNetwork conditioned = network;
+            if (baseSamples is not null)
+            {
+                conditioned = ((SuperResNetworkModule)network).ConditionedOn(baseSamples.LowRes(first, count, device));
+                y = baseSamples.Labels(first, count, device);
+                if (y is not null) labels!.AddRange(y.cpu().data<long>().ToArray());
+            }
+            else if (model.ClassConditional)
             {
                 using var label = (options.ClassLabel ?? 0L).ToScalar();
                 y = options.ClassLabel is not null
@@ -126,9 +141,9 @@ public static class ImageSampling
             var done = b * stepsPerBatch;
             var steps = new Progress<int>(step => progress?.Report((done + step, total)));
             var shape = new long[] { count, model.Channels, size, size };
-            var x = options.Sampler is { } kind ? DiffusionSamplers.Sample(diffusion, network, shape, noise, kind, solverSteps, options.ClipDenoised, y, steps)
-                : options.UseDdim ? diffusion.DdimSampleLoop(network, shape, noise, options.Eta, options.ClipDenoised, y, steps)
-                : diffusion.PSampleLoop(network, shape, noise, options.ClipDenoised, y, steps);
+            var x = options.Sampler is { } kind ? DiffusionSamplers.Sample(diffusion, conditioned, shape, noise, kind, solverSteps, options.ClipDenoised, y, steps)
+                : options.UseDdim ? diffusion.DdimSampleLoop(conditioned, shape, noise, options.Eta, options.ClipDenoised, y, steps)
+                : diffusion.PSampleLoop(conditioned, shape, noise, options.ClipDenoised, y, steps);
             pixels.AddRange(SampleImages.ToUInt8Nhwc(x));
             progress?.Report((done + stepsPerBatch, total));
         }
@@ -149,8 +164,22 @@ public static class ImageSampling
         return (first, end - first);
     }
 
+    /// <summary>How many samples <paramref name="options"/> make in all shards: the requested number, and for a
+    /// super-resolution model at most one per base sample (read from the base file's header).</summary>
+    public static int SampleCount(ModelDefinition model, SampleOptions options)
+    {
+        Validate(model, options);
+        return model.SuperResolution ? Math.Min(options.NumSamples, ImprovedDdpm.BaseSamples.CountIn(model, options.BaseSamples!)) : options.NumSamples;
+    }
+
     internal static void Validate(ModelDefinition model, SampleOptions options)
     {
+        if (model.SuperResolution && options.BaseSamples is null)
+            throw new ArgumentException($"--base-samples is required: {model.Name} is a super-resolution model and upsamples {model.SmallSize}x{model.SmallSize} samples (the .npz of sampling a low-resolution model)");
+        if (!model.SuperResolution && options.BaseSamples is not null)
+            throw new ArgumentException($"--base-samples was given but {model.Name} is not a super-resolution model; it samples from noise alone");
+        if (model.SuperResolution && options.ClassLabel is not null)
+            throw new ArgumentException("--class cannot be given with --base-samples: each sample takes its base sample's label (arr_1)");
         if (options.NumSamples < 1) throw new ArgumentException($"--num-samples must be at least 1; got {options.NumSamples}");
         if (options.BatchSize < 1) throw new ArgumentException($"--batch-size must be at least 1; got {options.BatchSize}");
         if (options.NumShards < 1 || options.Shard < 0 || options.Shard >= options.NumShards)

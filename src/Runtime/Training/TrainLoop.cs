@@ -388,7 +388,9 @@ public sealed class TrainLoop : IDisposable
             var drawn = DrawTimesteps(step, firstExample, size);
             var t = tensor(drawn.Timesteps, device: device);
             var weights = tensor(drawn.Weights.Select(w => (float)w).ToArray(), device: device);
-            var losses = diffusion.TrainingLosses(network, x, t, DrawNoise(step, firstExample, x.shape), y);
+            // A super-resolution network is conditioned on the microbatch itself, downsampled (super_res_train.py).
+            var conditioned = module is SuperResNetworkModule superRes ? superRes.ConditionedOnDownsampled(x) : network;
+            var losses = diffusion.TrainingLosses(conditioned, x, t, DrawNoise(step, firstExample, x.shape), y);
 
             // Every rank's (t, loss, weighted terms), in rank order: the sampler, the log and the divergence check see
             // the global microbatch, identically on every rank (so a NaN on one rank stops all of them at once).
