@@ -6,16 +6,17 @@ namespace Examples.Quickstart;
 /// <summary>
 /// The Quickstart's dataset, drawn deterministically from a seed: 16×16 PNGs of a circle, a square or a triangle in a
 /// random colour, size and place on a pale grey background. File names start with the class (<c>circle_0007.png</c>), which
-/// is how a class-conditional model's image folder is labelled.
+/// is how a class-conditional model's image folder is labelled. The SuperRes example draws the same scenes larger.
 /// </summary>
 static class ShapesDataset
 {
     public static readonly string[] Classes = ["circle", "square", "triangle"];
 
-    const int Size = 16, Supersampling = 4;
+    const int Supersampling = 4;
 
-    /// <summary>Writes <paramref name="count"/> images into <paramref name="folder"/> unless it already holds them.</summary>
-    public static void Write(string folder, int count, int seed)
+    /// <summary>Writes <paramref name="count"/> images of <paramref name="size"/>² pixels into <paramref name="folder"/>
+    /// unless it already holds them. Shapes scale with the size: one seed draws the same scenes at every size.</summary>
+    public static void Write(string folder, int count, int seed, int size = 16)
     {
         if (Directory.Exists(folder) && Directory.EnumerateFiles(folder, "*.png").Count() == count) return;
         Directory.CreateDirectory(folder);
@@ -23,22 +24,22 @@ static class ShapesDataset
         for (var i = 0; i < count; i++)
         {
             var shape = i % Classes.Length;
-            using var image = Draw(shape, random);
+            using var image = Draw(shape, random, size);
             image.SaveAsPng(Path.Combine(folder, $"{Classes[shape]}_{i:D4}.png"));
         }
     }
 
-    static Image<Rgb24> Draw(int shape, Random random)
+    static Image<Rgb24> Draw(int shape, Random random, int size)
     {
         var background = new Rgb24(235, 235, 235);
         var colour = Hue(random.NextDouble());
-        var radius = 3.5 + 2.5 * random.NextDouble();
-        var cx = radius + (Size - 2 * radius) * random.NextDouble();
-        var cy = radius + (Size - 2 * radius) * random.NextDouble();
-        var image = new Image<Rgb24>(Size, Size);
-        for (var y = 0; y < Size; y++)
+        var radius = (3.5 + 2.5 * random.NextDouble()) * size / 16;
+        var cx = radius + (size - 2 * radius) * random.NextDouble();
+        var cy = radius + (size - 2 * radius) * random.NextDouble();
+        var image = new Image<Rgb24>(size, size);
+        for (var y = 0; y < size; y++)
         {
-            for (var x = 0; x < Size; x++)
+            for (var x = 0; x < size; x++)
             {
                 // Coverage of the pixel by the shape, from a 4×4 grid of sample points: smooth edges.
                 var inside = 0;
