@@ -61,7 +61,12 @@ public static partial class CommandLineHost
         return command;
     }
 
-    /// <summary>The library's training run under the live display, stopped (with a checkpoint) by Ctrl+C or SIGTERM.</summary>
+    /// <summary>
+    /// The library's training run under the live display, stopped (with a checkpoint) by Ctrl+C, SIGTERM or SIGUSR1.
+    /// Under mpiexec the ranks decide together to stop after the same step (<see cref="TrainLoop"/>). SIGUSR1 is for
+    /// mpiexec: Open MPI forwards it to every rank at once, while on SIGTERM or Ctrl+C it sends the ranks SIGTERM only
+    /// after <c>odls_base_sigkill_timeout</c> seconds (1 by default) and kills them as long again later.
+    /// </summary>
     static int Train(ModelDefinition model, TrainingRunOptions options)
     {
         var console = AnsiConsole.Console;
@@ -83,11 +88,13 @@ public static partial class CommandLineHost
             cancellation.Cancel();
         };
         Console.CancelKeyPress += onCtrlC;
-        using var onSigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
+        Action<PosixSignalContext> onSignal = context =>
         {
             context.Cancel = true;
             cancellation.Cancel();
-        });
+        };
+        using var onSigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, onSignal);
+        using var onSigusr1 = UserSignal1 is { } sigusr1 ? PosixSignalRegistration.Create(sigusr1, onSignal) : null;
         try
         {
             var outcome = display.Run(() => run.Run(cancellation.Token));
@@ -99,6 +106,12 @@ public static partial class CommandLineHost
             Console.CancelKeyPress -= onCtrlC;
         }
     }
+
+    /// <summary>SIGUSR1's number where it is known (Linux 10; macOS and the BSDs 30); .NET takes raw numbers on Unix.</summary>
+    static PosixSignal? UserSignal1 =>
+        OperatingSystem.IsLinux() ? (PosixSignal)10
+        : OperatingSystem.IsMacOS() || OperatingSystem.IsFreeBSD() ? (PosixSignal)30
+        : null;
 
     static IReadOnlyList<double> ParseEmaRatesOption(string rates)
     {
