@@ -12,7 +12,7 @@ public static partial class CommandLineHost
         var defaults = model.Training;
         var dataDir = new Option<string>("--data-dir") { Description = "Training images: a folder of jpg/jpeg/png/gif (recursive; class = file name before the first '_'), CIFAR-10's binary batches, or an .npz (arr_0 NHWC uint8, optional labels).", Required = true };
         var runDir = new Option<string?>("--run-dir") { Description = $"Where checkpoints, progress.csv and loss.png go. If omitted, a new folder {TrainingRun.RunsFolder}/{model.Name}-<time> here; with --resume, the newest such folder." };
-        var maxSteps = new Option<long?>("--max-steps") { Description = "Stop after this many optimiser steps in total, with a checkpoint. If omitted, run until --lr-anneal-steps or Ctrl+C (which also saves)." };
+        var maxSteps = new Option<long?>("--max-steps") { Description = "Stop after this many optimiser steps in total, with a checkpoint. If omitted, run until --lr-anneal-steps, Ctrl+C, SIGTERM or SIGUSR1 (each finishes the step and saves; under mpiexec, send SIGUSR1 to mpiexec)." };
         var resume = new Option<bool>("--resume") { Description = "Continue the run in --run-dir exactly where its newest complete checkpoint left it (weights, optimizer, EMA, step, data order); --run-dir must exist, and the batch size, microbatch, data and number of processes must be the run's. Without it, a --run-dir that holds checkpoints is refused." };
         var resumeCheckpoint = new Option<string?>("--resume-checkpoint") { Description = "Start from a checkpoint of another run, ours or the reference's modelNNNNNN.pt (with opt/ema files beside it when present), at its step." };
         var batchSize = new Option<int?>("--batch-size") { Description = "Examples per optimiser step and process: under mpiexec -n K the global batch is K times this.", DefaultValueFactory = _ => defaults.BatchSize };
@@ -61,7 +61,12 @@ public static partial class CommandLineHost
         return command;
     }
 
-    /// <summary>The library's training run under the live display, stopped (with a checkpoint) by Ctrl+C or SIGTERM.</summary>
+    /// <summary>
+    /// The library's training run under the live display, stopped (with a checkpoint) by Ctrl+C, SIGTERM or SIGUSR1.
+    /// Under mpiexec the ranks decide together to stop after the same step (<see cref="TrainLoop"/>). SIGUSR1 is for
+    /// mpiexec: Open MPI forwards it to every rank at once, while on SIGTERM or Ctrl+C it sends the ranks SIGTERM only
+    /// after <c>odls_base_sigkill_timeout</c> seconds (1 by default) and kills them as long again later.
+    /// </summary>
     static int Train(ModelDefinition model, TrainingRunOptions options)
     {
         var console = AnsiConsole.Console;
@@ -83,11 +88,13 @@ public static partial class CommandLineHost
             cancellation.Cancel();
         };
         Console.CancelKeyPress += onCtrlC;
-        using var onSigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
+        Action<PosixSignalContext> onSignal = context =>
         {
             context.Cancel = true;
             cancellation.Cancel();
-        });
+        };
+        using var onSigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, onSignal);
+        using var onSigusr1 = UserSignal1 is { } sigusr1 ? PosixSignalRegistration.Create(sigusr1, onSignal) : null;
         try
         {
             var outcome = display.Run(() => run.Run(cancellation.Token));
@@ -99,6 +106,12 @@ public static partial class CommandLineHost
             Console.CancelKeyPress -= onCtrlC;
         }
     }
+
+    /// <summary>SIGUSR1's number where it is known (Linux 10; macOS and the BSDs 30); .NET takes raw numbers on Unix.</summary>
+    static PosixSignal? UserSignal1 =>
+        OperatingSystem.IsLinux() ? (PosixSignal)10
+        : OperatingSystem.IsMacOS() || OperatingSystem.IsFreeBSD() ? (PosixSignal)30
+        : null;
 
     static IReadOnlyList<double> ParseEmaRatesOption(string rates)
     {

@@ -48,7 +48,7 @@ public static partial class CommandLineHost
     }
 
     /// <summary>Commands whose library call takes the communicator and shares the work between the ranks.</summary>
-    static readonly HashSet<string> RankSplitCommands = new(StringComparer.Ordinal) { "train", "sample", "nll" };
+    static readonly HashSet<string> RankSplitCommands = new(StringComparer.Ordinal) { "train", "sample", "nll", "evaluate" };
 
     /// <summary>As <see cref="Run(ModelDefinition, string[])"/>, with errors and warnings (parse errors included) written to <paramref name="error"/>.</summary>
     public static int Run(ModelDefinition model, string[] args, TextWriter error)
@@ -299,7 +299,8 @@ public static partial class CommandLineHost
         };
         command.SetAction(result => Guarded(() =>
         {
-            if (result.GetValue(saveStats) is { } statistics) OutputFiles.Check("--save-reference-stats", result.GetValue(overwrite), statistics);
+            var processes = Communicators.FromEnvironment();
+            if (processes.IsRoot && result.GetValue(saveStats) is { } statistics) OutputFiles.Check("--save-reference-stats", result.GetValue(overwrite), statistics);
             var options = new SampleEvaluationOptions(result.GetValue(samples)!, result.GetValue(reference)!, result.GetValue(weights)!,
                 result.GetValue(batchSize), result.GetValue(saveStats), result.GetValue(device));
             SampleEvaluationResult evaluation = null!;
@@ -313,6 +314,7 @@ public static partial class CommandLineHost
                         task.Value = p.Done;
                     }));
             });
+            if (!processes.IsRoot) return 0; // every rank holds the result; rank 0 prints it
             foreach (var line in SampleEvaluation.Describe(evaluation)) AnsiConsole.Console.WriteLine(line);
             return 0;
         }));

@@ -110,6 +110,83 @@ public sealed partial class DistributedTrainingTests(ITestOutputHelper output) :
         Assert.Equal(Enumerable.Range(0, (int)end).Select(i => (long)i), steps); // each step logged once, none lost
     }
 
+    /// <summary>
+    /// Stopping a job as a user or a scheduler does: SIGUSR1 to mpiexec (which forwards it to every rank at once) and
+    /// SIGTERM (which Open MPI 4.1's mpiexec turns into SIGTERM to every rank after <c>odls_base_sigkill_timeout</c>
+    /// seconds and SIGKILL as long again later). Either way the ranks stop after the same step, rank 0 saves a complete
+    /// checkpoint of it, and <c>--resume</c> continues from there to the target step.
+    /// </summary>
+    [MpiFact]
+    public void Sigusr1_and_sigterm_stop_every_rank_after_the_same_step_with_a_checkpoint_and_resume_continues()
+    {
+        var data = TrainingImages.Write(Path.Combine(folder, "data"), 32, size: 8);
+        var run = Path.Combine(folder, "run");
+        string[] Train(params string[] more) =>
+            ["tool", "train", "--data-dir", data, "--run-dir", run, "--batch-size", "4", "--save-interval", "1000", "--log-interval", "1", .. more];
+
+        // SIGUSR1: the job ends as one process ends on SIGTERM or Ctrl+C, with exit code 0.
+        var first = Stop(Start(2, Train()), Sigusr1, expectedCode: 0, after: 0);
+
+        // SIGTERM: mpiexec waits 8 s (instead of its default 1 s: a step and a save of this model take longer than
+        // that on a loaded machine), sends SIGTERM to the ranks, and after 8 s more kills what is left. The ranks have
+        // stopped and saved by then; mpiexec itself reports the job as terminated, with exit code 1 whatever the ranks
+        // returned.
+        var second = Stop(Start(2, variables => variables["OMPI_MCA_odls_base_sigkill_timeout"] = "8", Train("--resume")), Sigterm,
+            expectedCode: 1, after: first);
+
+        var end = second + 2;
+        using (var resumed = Start(2, Train("--resume", "--max-steps", $"{end}")))
+            Assert.Single(resumed.AssertSucceeds(Deadline).Split('\n'), line => line.StartsWith("Reached --max-steps", StringComparison.Ordinal));
+        Assert.Equal(end, TrainingCheckpoint.FindLatest(run)!.Step);
+        // Each step logged once, none lost: the stopped runs' checkpoints carried on from the step they logged last.
+        Assert.Equal(Enumerable.Range(0, (int)end).Select(i => (long)i), Rows(run).Select(row => (long)row["step"]));
+
+        // Waits for a logged step past <after>, signals mpiexec, and checks how the job ended: the step it stopped after.
+        long Stop(ChildProcess job, int signal, int expectedCode, long after)
+        {
+            using (job)
+            {
+                var deadline = DateTime.UtcNow + Deadline;
+                job.WaitForLine(line => LoggedStep(line) > after, deadline, $"a logged step after step {after}");
+                Assert.Equal(0, SendSignal(job.Id, signal));
+                var code = job.WaitForExit(Deadline);
+                output.WriteLine($"signal {signal}: exit code {code}\nstdout:\n{job.Output}\nstderr:\n{job.Errors}");
+                Assert.Equal(expectedCode, code);
+                // Rank 0 alone prints, once; no rank ended the job.
+                var stopped = Assert.Single(job.Output.Split('\n').Select(Plain), line => line.StartsWith("Stopped on request after step ", StringComparison.Ordinal));
+                Assert.DoesNotContain("ends the job", job.Errors, StringComparison.Ordinal);
+                var step = long.Parse(StoppedLine().Match(stopped).Groups[1].Value, CultureInfo.InvariantCulture);
+                Assert.True(step > after, $"stopped after step {step}, not past {after}");
+                // The checkpoint of that very step, complete: every file there and readable.
+                var latest = TrainingCheckpoint.FindLatest(run)!;
+                Assert.Equal(step, latest.Step);
+                Assert.Equal(step, TrainingCheckpoint.Open(latest.StatePath).Step);
+                foreach (var path in latest.Ema.Select(e => e.Path).Append(latest.ModelPath).Append(latest.OptimizerPath))
+                {
+                    using var stream = File.OpenRead(path);
+                    Assert.NotEmpty(TorchSharp.PyBridge.PyTorchUnpickler.UnpickleStateDict(stream));
+                }
+                Assert.Empty(Directory.GetFiles(run, "*.tmp"));
+                return step;
+            }
+        }
+    }
+
+    const int Sigterm = 15;
+    const int Sigusr1 = 10; // Linux's number, where these tests run
+
+    static string Plain(string line) => Regex.Replace(line, @"\x1b\[[0-9;?]*[A-Za-z]", "").Trim();
+
+    /// <summary>The step of a console log line (<c>step N  loss …</c>), else -1.</summary>
+    static long LoggedStep(string line) =>
+        LoggedLine().Match(Plain(line)) is { Success: true } match ? long.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture) : -1;
+
+    [GeneratedRegex(@"^step (\d+) +loss ")]
+    private static partial Regex LoggedLine();
+
+    [GeneratedRegex(@"^Stopped on request after step (\d+);")]
+    private static partial Regex StoppedLine();
+
     [MpiFact]
     public void Sample_and_nll_over_two_ranks_write_what_one_process_writes()
     {

@@ -90,14 +90,20 @@ public sealed partial class KilledTrainingTests(ITestOutputHelper output) : IDis
     }
 
     [UnixFact]
-    public void Sigterm_finishes_the_step_saves_and_exits_cleanly()
+    public void Sigterm_finishes_the_step_saves_and_exits_cleanly() => StopsCleanlyOn(Sigterm);
+
+    /// <summary>SIGUSR1, what mpiexec forwards to its ranks at once, stops a single process the same way.</summary>
+    [UnixFact]
+    public void Sigusr1_finishes_the_step_saves_and_exits_cleanly() => StopsCleanlyOn(OperatingSystem.IsLinux() ? 10 : 30);
+
+    void StopsCleanlyOn(int signal)
     {
         var data = TrainingImages.Write(Path.Combine(folder, "data"), 48, size: 16, classes: 3);
         var run = Path.Combine(folder, "terminated");
         using var process = Start(["train", "--data-dir", data, "--run-dir", run, "--batch-size", "4", "--log-interval", "5", "--save-interval", "100000"]);
         // Training is under way once the first log row is out; then ask it to stop as Ctrl+C or a scheduler would.
         process.WaitForLine(line => CompletedSteps(line) is not null, DateTime.UtcNow + RoundDeadline, "the first log row");
-        Assert.True(SendSignal(process.Id, Sigterm) == 0, $"kill({process.Id}, SIGTERM) failed: errno {Marshal.GetLastPInvokeError()}");
+        Assert.True(SendSignal(process.Id, signal) == 0, $"kill({process.Id}, {signal}) failed: errno {Marshal.GetLastPInvokeError()}");
 
         var text = process.AssertSucceeds(TimeSpan.FromMinutes(1));
         Assert.Contains("Stopped on request", text);

@@ -21,9 +21,24 @@ return Communicators.Run(communicator => mode switch
         args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 10),
     "train" => ImprovedDdpm.MpiProbe.TinyTraining.Train(communicator, args[1], args[2], int.Parse(args[3], CultureInfo.InvariantCulture),
         long.Parse(args[4], CultureInfo.InvariantCulture), args[5]),
+    "evaluate" => Evaluate(communicator, args[1], args[2], args[3], int.Parse(args[4], CultureInfo.InvariantCulture), args[5]),
     "step-benchmark" => StepBenchmark(communicator, int.Parse(args[1], CultureInfo.InvariantCulture), int.Parse(args[2], CultureInfo.InvariantCulture)),
     _ => throw new ArgumentException($"unknown mode {mode}"),
 });
+
+// SampleEvaluation through the library: every rank prints the result it returns, round-trip formatted; rank 0 saves the
+// reference statistics.
+static int Evaluate(ICommunicator c, string samples, string reference, string weights, int batchSize, string statistics)
+{
+    using var network = FidInceptionV3.Load(weights);
+    var result = SampleEvaluation.Run(network, samples, reference, batchSize, statistics, communicator: c);
+    Print(c, "evaluation", new double[]
+    {
+        result.Samples, result.ReferenceImages ?? -1, result.Fid, result.InceptionScore.Mean, result.InceptionScore.StandardDeviation,
+        result.PrecisionRecall?.Precision ?? double.NaN, result.PrecisionRecall?.Recall ?? double.NaN,
+    });
+    return 0;
+}
 
 // What FromEnvironment chose, and whether an MPI library is mapped into this process afterwards.
 static int ReportEnvironment()

@@ -26,7 +26,11 @@ static partial class MpiRun
     /// container needs: allowed as root, more ranks than cores allowed, no core binding (the cores are shared), shared
     /// memory without cross-process reads (CMA needs ptrace rights containers usually lack), waiting ranks that yield.
     /// </summary>
-    public static ChildProcess Start(int ranks, params string[] arguments) =>
+    public static ChildProcess Start(int ranks, params string[] arguments) => Start(ranks, null, arguments);
+
+    /// <summary>As <see cref="Start(int, string[])"/>, with <paramref name="environment"/> edits after the settings
+    /// (mpiexec reads <c>OMPI_MCA_*</c> variables as its <c>--mca</c> options).</summary>
+    public static ChildProcess Start(int ranks, Action<IDictionary<string, string?>>? environment, params string[] arguments) =>
         ChildProcess.Start(Mpiexec!, ["-n", $"{ranks}", "--oversubscribe", "--bind-to", "none", "--mca", "btl", "self,vader", "dotnet", Probe, .. arguments],
             environment: variables =>
             {
@@ -40,6 +44,7 @@ static partial class MpiRun
                 // One libtorch thread per rank: two ranks of two threads each on the suite's 2 cores spin against each
                 // other (20 tiny steps took 47 s instead of 5 s).
                 variables["OMP_NUM_THREADS"] = "1";
+                environment?.Invoke(variables);
             });
 
     /// <summary>The probe as a plain process (no launcher), with <paramref name="environment"/> edits.</summary>
