@@ -17,8 +17,11 @@ using ImprovedDdpm;
 using ImprovedDdpm.Benchmarks;
 
 LibTorchLog.Configure();
+AbComparison.ApplyEnvironment();
 if (args.Length > 0 && args[0] == SamplerAccuracyCommand.Name) return SamplerAccuracyCommand.Run(args[1..]);
 if (args.Length > 0 && args[0] == "memory") return CheckpointingMemory.Run(args[1..]);
+if (args.Length > 0 && args[0] == "profile") return StepProfile.Run(args[1..]);
+if (args.Length > 0 && args[0] == "ab") return AbComparison.Run(args[1..]);
 
 // Each operation takes from milliseconds to seconds: a few measured runs of one invocation each, in this process
 // (the TorchSharp native-library fix is applied to this project's output, not to a generated benchmark project).
