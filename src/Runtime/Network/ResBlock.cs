@@ -89,13 +89,9 @@ public sealed class ResBlock : TimestepBlock
     /// </summary>
     internal static bool RecomputeNormalisations { get; set; } = true;
 
-    /// <summary>Experiment: run the block's convolutions on channels-last tensors (oneDNN's preferred layout).</summary>
-    internal static bool ChannelsLast { get; set; }
-
     Tensor Compute(Tensor x, Tensor emb, bool recomputeNorms)
     {
         using var scope = NewDisposeScope();
-        if (ChannelsLast && x.dim() == 4 && x.stride(1) != 1) x = x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
         var (norm1, act1, conv1) = (Layer(in_layers, 0), Layer(in_layers, 1), Layer(in_layers, 2));
         var (norm2, act2) = (Layer(out_layers, 0), Layer(out_layers, 1));
         var h = recomputeNorms

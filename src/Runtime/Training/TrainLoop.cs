@@ -83,6 +83,10 @@ public sealed class TrainLoop : IDisposable
         device = parameters[0].device;
         lr = options.Lr;
 
+        // A run that pays recomputation for memory should not lose it to heap fragmentation (see NativeHeap).
+        if (network.modules().Any(m => m is ResBlock { UseCheckpoint: true } or AttentionBlock { UseCheckpoint: true }))
+            NativeHeap.UseFixedMmapThreshold();
+
         // PyTorch's AdamW defaults, spelled out: the reference passes only lr and weight_decay.
         optimizer = new AdamWOptimizer(parameters, options.Lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: options.WeightDecay);
         averages = options.EmaRates.Select(rate => new ExponentialMovingAverage(network, rate)).ToList();
@@ -489,7 +493,7 @@ public sealed class TrainLoop : IDisposable
     }
 
     /// <summary>Σ g², as a dot product of the flattened gradient with itself: one read of it, no temporary of its size.</summary>
-    static Tensor SumOfSquares(Tensor gradient, Scalar two)
+    internal static Tensor SumOfSquares(Tensor gradient, Scalar two)
     {
         if (!DotGradNorm) return gradient.pow(two).sum();
         var flat = gradient.reshape(-1);
