@@ -6,6 +6,10 @@
 //   dotnet run -c Release --project benchmarks/ImprovedDdpm.Benchmarks -- sampler-accuracy --model-path quickstart/run/ema_0.995_001200.pt
 //     (not a timing: each sampler's RMSE to the exact ODE endpoint at 5/10/20/50 network evaluations, SamplerAccuracyCommand.cs)
 //   dotnet run -c Release --project benchmarks/ImprovedDdpm.Benchmarks -- memory [8 32]   (peak RSS, gradient checkpointing off/on)
+//   dotnet run -c Release --project benchmarks/ImprovedDdpm.Benchmarks -- compare --ref REF --batch 8 32
+//     (ours and the reference side by side with ratios: ReferenceComparison.cs; REF = extracted openai/improved-diffusion)
+//   dotnet run -c Release --project benchmarks/ImprovedDdpm.Benchmarks -- profile [--batch 8]   (where a step's time goes)
+//   dotnet run -c Release --project benchmarks/ImprovedDdpm.Benchmarks -- ab SWITCH   (old vs new code path, interleaved)
 // Besides BenchmarkDotNet's table it prints the medians as samples/s (training), seconds per image (sampling) and
 // the time precision/recall and Inception features would take at 50k (extrapolations, not measurements).
 using System.Globalization;
@@ -17,8 +21,12 @@ using ImprovedDdpm;
 using ImprovedDdpm.Benchmarks;
 
 LibTorchLog.Configure();
+AbComparison.ApplyEnvironment();
 if (args.Length > 0 && args[0] == SamplerAccuracyCommand.Name) return SamplerAccuracyCommand.Run(args[1..]);
 if (args.Length > 0 && args[0] == "memory") return CheckpointingMemory.Run(args[1..]);
+if (args.Length > 0 && args[0] == "profile") return StepProfile.Run(args[1..]);
+if (args.Length > 0 && args[0] == "ab") return AbComparison.Run(args[1..]);
+if (args.Length > 0 && args[0] == "compare") return ReferenceComparison.Run(args[1..]);
 
 // Each operation takes from milliseconds to seconds: a few measured runs of one invocation each, in this process
 // (the TorchSharp native-library fix is applied to this project's output, not to a generated benchmark project).

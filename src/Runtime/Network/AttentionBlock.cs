@@ -68,6 +68,30 @@ public sealed class AttentionBlock : nn.Module<Tensor, Tensor>
     public static Tensor QkvAttention(Tensor qkv)
     {
         ArgumentNullException.ThrowIfNull(qkv);
+        return FusedAttention ? FusedQkvAttention(qkv) : UnfusedQkvAttention(qkv);
+    }
+
+    /// <summary>A/B switch for the benchmarks: libtorch's fused attention (true) or the reference's operations.</summary>
+    internal static bool FusedAttention { get; set; } = true;
+
+    /// <summary>
+    /// The same product through libtorch's <c>scaled_dot_product_attention</c>: its scale 1/√ch is the reference's
+    /// ch^(−1/4) on each of q and k. On the CPU it runs the flash-attention kernel (blocked, online softmax in float32),
+    /// which never materialises the [T, T] weights: less memory kept for backward, fewer passes over it.
+    /// </summary>
+    static Tensor FusedQkvAttention(Tensor qkv)
+    {
+        using var scope = NewDisposeScope();
+        var (b, ch, t) = (qkv.shape[0], qkv.shape[1] / 3, qkv.shape[2]);
+        // [B, 3ch, T] -> [3, 1, B, T, ch]: the kernel wants (batch, heads, tokens, channels) with unit last stride.
+        var parts = qkv.reshape(1, b, 3, ch, t).permute(2, 0, 1, 4, 3).contiguous();
+        var attended = nn.functional.scaled_dot_product_attention(parts[0], parts[1], parts[2], null!, 0.0, false);
+        // [1, B, T, ch] -> [B, ch, T]
+        return attended[0].transpose(1, 2).MoveToOuterDisposeScope();
+    }
+
+    static Tensor UnfusedQkvAttention(Tensor qkv)
+    {
         using var scope = NewDisposeScope();
         var ch = qkv.shape[1] / 3;
         var qkvParts = qkv.split(ch, 1);

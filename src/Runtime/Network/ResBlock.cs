@@ -75,28 +75,55 @@ public sealed class ResBlock : TimestepBlock
     {
         NetworkChecks.Channels(x, Channels, nameof(ResBlock));
         return UseCheckpoint
-            ? GradientCheckpoint.Run(inputs => Compute(inputs[0], inputs[1]), [x, emb], parameters(),
+            ? GradientCheckpoint.Run(inputs => Compute(inputs[0], inputs[1], recomputeNorms: false), [x, emb], parameters(),
                 preserveRandomState: training && DropoutProbability > 0)
-            : Compute(x, emb);
+            : Compute(x, emb, RecomputeNormalisations);
     }
 
-    Tensor Compute(Tensor x, Tensor emb)
+    /// <summary>
+    /// Whether a plain (not checkpointed) block recomputes its normalisations in backward: each GroupNorm with what
+    /// follows it up to the next convolution or dropout (SiLU, and the scale and shift) runs as a small checkpointed
+    /// segment that keeps only its inputs, instead of the norm's output, SiLU's input and its sigmoid. Those are cheap
+    /// elementwise passes next to the convolutions, and they hold about half of a block's activations. Values and
+    /// gradients are the same (the same operations; no random draw inside a segment).
+    /// </summary>
+    internal static bool RecomputeNormalisations { get; set; } = true;
+
+    Tensor Compute(Tensor x, Tensor emb, bool recomputeNorms)
     {
         using var scope = NewDisposeScope();
-        var h = in_layers.call(x);
+        var (norm1, act1, conv1) = (Layer(in_layers, 0), Layer(in_layers, 1), Layer(in_layers, 2));
+        var (norm2, act2) = (Layer(out_layers, 0), Layer(out_layers, 1));
+        var h = recomputeNorms
+            ? conv1.call(GradientCheckpoint.Run(inputs => act1.call(norm1.call(inputs[0])), [x], norm1.parameters(), preserveRandomState: false))
+            : in_layers.call(x);
         var embOut = emb_layers.call(emb).to(h.dtype);
         while (embOut.dim() < h.dim()) embOut = embOut.unsqueeze(-1);
         if (UseScaleShiftNorm)
         {
             var scaleShift = embOut.chunk(2, 1);
-            h = (out_layers[0].call(h) * scaleShift[0].Plus(1)).Plus(scaleShift[1]);
-            for (var i = 1; i < out_layers.Count; i++) h = out_layers[i].call(h);
+            h = recomputeNorms
+                ? GradientCheckpoint.Run(inputs => act2.call(ScaleShift(norm2.call(inputs[0]), inputs[1], inputs[2])),
+                    [h, scaleShift[0], scaleShift[1]], norm2.parameters(), preserveRandomState: false)
+                : act2.call(ScaleShift(norm2.call(h), scaleShift[0], scaleShift[1]));
         }
         else
         {
-            h = out_layers.call(h.Plus(embOut));
+            h = recomputeNorms
+                ? GradientCheckpoint.Run(inputs => act2.call(norm2.call(inputs[0])), [h.Plus(embOut)], norm2.parameters(), preserveRandomState: false)
+                : act2.call(norm2.call(h.Plus(embOut)));
         }
+        for (var i = 2; i < out_layers.Count; i++) h = Layer(out_layers, i).call(h);
         var skip = skip_connection is null ? x : skip_connection.call(x);
         return skip.Plus(h).MoveToOuterDisposeScope();
     }
+
+    /// <summary>norm·(1 + scale) + shift, as the reference writes it.</summary>
+    static Tensor ScaleShift(Tensor normalised, Tensor scale, Tensor shift)
+    {
+        using var scope = NewDisposeScope();
+        return (normalised * scale.Plus(1)).Plus(shift).MoveToOuterDisposeScope();
+    }
+
+    static nn.Module<Tensor, Tensor> Layer(Sequential layers, int index) => (nn.Module<Tensor, Tensor>)layers[index];
 }

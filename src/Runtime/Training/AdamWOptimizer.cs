@@ -70,6 +70,40 @@ public sealed class AdamWOptimizer : IDisposable
         foreach (var parameter in Parameters) parameter.grad?.zero_();
     }
 
+    /// <summary>
+    /// Frees every gradient (PyTorch's <c>zero_grad(set_to_none=True)</c>): the next backward then takes its gradients
+    /// as they come instead of adding them into zeroed buffers, which saves two passes over the parameters, and the
+    /// gradients are not held through the forward pass. Returns which parameters had a gradient, for
+    /// <see cref="RestoreZeroGradients"/>.
+    /// </summary>
+    public bool[] ReleaseGradients()
+    {
+        using var scope = NewDisposeScope();
+        var had = new bool[Parameters.Count];
+        for (var i = 0; i < Parameters.Count; i++)
+        {
+            if (Parameters[i].grad is null) continue;
+            had[i] = true;
+            Parameters[i].grad = null;
+        }
+        return had;
+    }
+
+    /// <summary>
+    /// After a backward that followed <see cref="ReleaseGradients"/>: a parameter that had a gradient but received none
+    /// gets a zero one, so that the step treats it as after <see cref="ZeroGrad"/> (moments decay, the step counts).
+    /// </summary>
+    public void RestoreZeroGradients(bool[] hadGradient)
+    {
+        ArgumentNullException.ThrowIfNull(hadGradient);
+        using var scope = NewDisposeScope();
+        using var gradients = no_grad();
+        for (var i = 0; i < Parameters.Count; i++)
+        {
+            if (hadGradient[i] && Parameters[i].grad is null) Parameters[i].grad = zeros_like(Parameters[i]);
+        }
+    }
+
     /// <summary>One update of every parameter that has a gradient (a parameter without one is skipped, as in PyTorch).</summary>
     public void Step()
     {

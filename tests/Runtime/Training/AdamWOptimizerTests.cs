@@ -65,6 +65,26 @@ public sealed class AdamWOptimizerTests
     }
 
     [Fact]
+    public void Released_gradients_come_back_as_zeros_only_where_backward_gave_none()
+    {
+        var used = new Parameter(ones(3));
+        var unused = new Parameter(ones(2));
+        var never = new Parameter(ones(1));
+        used.grad = full(3, 2.0f);
+        unused.grad = full(2, 2.0f);
+        using var optimizer = new AdamWOptimizer([used, unused, never], lr: 0.1);
+        var had = optimizer.ReleaseGradients();
+        Assert.Equal([true, true, false], had);
+        Assert.Null(used.grad);
+        Assert.Null(unused.grad);
+        (used * used).sum().backward();
+        optimizer.RestoreZeroGradients(had);
+        Assert.Equal([2f, 2, 2], used.grad!.data<float>().ToArray());
+        Assert.Equal([0f, 0], unused.grad!.data<float>().ToArray());
+        Assert.Null(never.grad);
+    }
+
+    [Fact]
     public void Bad_hyperparameters_are_refused()
     {
         var parameters = new[] { new Parameter(ones(1)) };
