@@ -41,7 +41,7 @@ public static class GradientCheckpoint
         var trained = parameters.Where(p => p.requires_grad).ToArray();
         if (!inputs.Any(x => x.requires_grad) && trained.Length == 0) return function(inputs);
 
-        CheckpointFunction.ReleaseHandedBack();
+        GradientHandOff.Release();
         var state = new CheckpointState(function, inputs.Length, inputs.Select(x => x.requires_grad).ToArray(), trained,
             preserveRandomState ? RandomReplay.Capture(inputs[0].device) : null);
         var arguments = new object[1 + inputs.Length + trained.Length];
@@ -90,21 +90,7 @@ public static class GradientCheckpoint
     {
         const string StateKey = "state";
 
-        /// <summary>
-        /// The gradients the last backward on this thread handed to libtorch. libtorch copies them as soon as the
-        /// callback returns, but TorchSharp keeps the managed wrappers (and with them the memory) alive; they are
-        /// released at the thread's next checkpointed forward or backward, not at the end of the training step.
-        /// </summary>
-        [ThreadStatic] static List<Tensor>? handedBack;
-
         public override string Name => nameof(GradientCheckpoint);
-
-        public static void ReleaseHandedBack()
-        {
-            if (handedBack is null) return;
-            foreach (var tensor in handedBack) tensor.Dispose();
-            handedBack.Clear();
-        }
 
         static readonly FieldInfo? SavedVariables =
             typeof(autograd.AutogradContext).GetField("_savedVariables", BindingFlags.NonPublic | BindingFlags.Instance);
@@ -151,7 +137,7 @@ public static class GradientCheckpoint
             {
                 // An exception must not cross back into libtorch's engine (that aborts the process): it is kept and
                 // reported, and the step fails with an engine error at backward() instead.
-                ReleaseHandedBack();
+                GradientHandOff.Release();
                 if (grad_outputs[0].IsInvalid) return gradients;
                 using var scope = NewDisposeScope();
                 var saved = ctx.get_saved_variables();
@@ -178,12 +164,11 @@ public static class GradientCheckpoint
                 }
                 if (!output.requires_grad) return gradients;
                 var computed = autograd.grad([output], targets, [grad_outputs[0]], allow_unused: true);
-                handedBack ??= [];
                 for (var i = 0; i < computed.Count; i++)
                 {
                     if (computed[i].IsInvalid) continue;
                     gradients[positions[i]] = computed[i].MoveToOuterDisposeScope();
-                    handedBack.Add(computed[i]);
+                    GradientHandOff.Add(computed[i]);
                 }
                 return gradients;
             }
@@ -195,7 +180,7 @@ public static class GradientCheckpoint
                 gradients.Clear();
                 gradients.AddRange(new Tensor[1 + state.InputCount + state.Parameters.Length]);
                 var invalid = empty(0);
-                (handedBack ??= []).Add(invalid);
+                GradientHandOff.Add(invalid);
                 gradients[Array.IndexOf(state.InputRequiresGrad, true) is var first and >= 0 ? 1 + first : 1 + state.InputCount] = invalid;
                 return gradients;
             }

@@ -47,7 +47,7 @@ public sealed class ResBlock : TimestepBlock
         out_layers = nn.Sequential(
             new GroupNorm32(OutChannels),
             new SiLU(),
-            nn.Dropout(dropout),
+            new BitMaskDropout(dropout),
             ModuleInit.Zeroed(nn.Conv2d(OutChannels, OutChannels, 3, padding: 1)));
         skip_connection = OutChannels == channels
             ? null
