@@ -20,6 +20,9 @@ static class AbComparison
         ["norm-recompute"] = on => ResBlock.RecomputeNormalisations = on,
         ["grad-release"] = on => TrainLoop.ReleaseGradients = on,
         ["gradnorm-dot"] = on => TrainLoop.DotGradNorm = on,
+        // Only for checkpointed networks, so through the memory command: IMPROVED_DDPM_OLD=heap-trim … --checkpointing on.
+        ["heap-trim"] = on => TrainLoop.TrimHeap = on,
+        ["bit-dropout"] = on => BitMaskDropout.Enabled = on,
         // glibc's mmap threshold: 32 MiB (where the default's dynamic threshold ends up) against 4 MiB.
         ["mmap-threshold"] = on => NativeHeap.SetMmapThreshold(on ? NativeHeap.DefaultThresholdBytes : 32 << 20),
         // Sampling only: the harness's p_sample under inference_mode instead of no_grad.
