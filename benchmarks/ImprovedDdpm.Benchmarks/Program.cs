@@ -7,7 +7,8 @@
 //     (not a timing: each sampler's RMSE to the exact ODE endpoint at 5/10/20/50 network evaluations, SamplerAccuracyCommand.cs)
 //   dotnet run -c Release --project benchmarks/ImprovedDdpm.Benchmarks -- memory [8 32]   (peak RSS, gradient checkpointing off/on)
 //   dotnet run -c Release --project benchmarks/ImprovedDdpm.Benchmarks -- compare --ref REF --batch 8 32
-//     (ours and the reference side by side with ratios: ReferenceComparison.cs; REF = extracted openai/improved-diffusion)
+//     (ours and the reference side by side with ratios: ReferenceComparison.cs; REF = extracted openai/improved-diffusion;
+//      then this machine's fp32 limits measured in the same sitting and each run's share of them: ComputeLimits.cs)
 //   dotnet run -c Release --project benchmarks/ImprovedDdpm.Benchmarks -- profile [--batch 8]   (where a step's time goes)
 //   dotnet run -c Release --project benchmarks/ImprovedDdpm.Benchmarks -- ab SWITCH   (old vs new code path, interleaved)
 // Besides BenchmarkDotNet's table it prints the medians as samples/s (training), seconds per image (sampling) and

@@ -57,6 +57,7 @@ static class ReferenceComparison
         Console.WriteLine($"CIFAR-10 model (52.5M parameters), {trainSteps} training steps after 1 warm-up, {sampleSteps} p_sample steps; " +
             $"{Environment.ProcessorCount} cores, load at start {Load()}" + (withReference ? $"; reference: {reference} via {refbench}" : "; no reference (give --ref DIR)"));
         var rows = new List<string[]>();
+        var plain = new List<(int Batch, double OursTrain, double OursSample, double? ReferenceTrain, double? ReferenceSample)>();
         foreach (var batch in batches)
         {
             foreach (var ckpt in checkpointing ? new[] { false, true } : [false])
@@ -69,6 +70,10 @@ static class ReferenceComparison
                     if (withReference) theirs.Add(RunReference(reference!, refbench!, batch, ckpt, trainSteps, sampleSteps));
                 }
                 var name = ckpt ? "checkpointed" : "plain";
+                if (!ckpt)
+                    plain.Add((batch, Median(ours.Select(o => o.TrainImagesPerSecond).ToList()), Median(ours.Select(o => o.SampleImageStepsPerSecond).ToList()),
+                        theirs.Count == 0 ? null : Median(theirs.Select(t => t.TrainImagesPerSecond).ToList()),
+                        theirs.Count == 0 ? null : Median(theirs.Select(t => t.SampleImageStepsPerSecond).ToList())));
                 rows.Add(Row(batch, name, "training img/s", ours.Select(o => o.TrainImagesPerSecond), theirs.Select(t => t.TrainImagesPerSecond), higherIsBetter: true));
                 if (!ckpt)
                     rows.Add(Row(batch, name, "sampling img·steps/s", ours.Select(o => o.SampleImageStepsPerSecond), theirs.Select(t => t.SampleImageStepsPerSecond), higherIsBetter: true));
@@ -81,7 +86,34 @@ static class ReferenceComparison
         var widths = header.Select((h, i) => Math.Max(h.Length, rows.Count == 0 ? 0 : rows.Max(r => r[i].Length))).ToArray();
         Console.WriteLine(string.Join("  ", header.Select((h, i) => h.PadRight(widths[i]))));
         foreach (var row in rows) Console.WriteLine(string.Join("  ", row.Select((c, i) => i >= 3 ? c.PadLeft(widths[i]) : c.PadRight(widths[i]))));
+        PrintLimits(plain);
         return 0;
+    }
+
+    /// <summary>The plain cases' arithmetic rates against this machine's fp32 limits, measured now (<see cref="ComputeLimits"/>).</summary>
+    static void PrintLimits(List<(int Batch, double OursTrain, double OursSample, double? ReferenceTrain, double? ReferenceSample)> plain)
+    {
+        var model = Examples.Cifar10.Cifar10Hybrid.Definition;
+        double forward;
+        using (var network = model.CreateNetwork())
+            forward = ComputeLimits.NetworkGflopPerImage((IDiffusionNetwork)network, model.Channels, model.ImageSize);
+        var matmul = ComputeLimits.MatmulGflops();
+        var conv = ComputeLimits.ConvolutionGflops();
+        string F(double v) => v.ToString("F0", CultureInfo.InvariantCulture);
+        string Share(double gflops) => (gflops / matmul).ToString("P0", CultureInfo.InvariantCulture);
+        Console.WriteLine();
+        Console.WriteLine($"limits, measured now through our libtorch with {get_num_threads()} threads: fp32 matrix product {F(matmul)} GFLOP/s, " +
+            $"3x3 convolution (128 channels, 32x32, batch 8, forward) {F(conv)} GFLOP/s; the network: " +
+            $"{forward.ToString("F1", CultureInfo.InvariantCulture)} GFLOP per image forward (convolutions, linears, attention products), ~3x that per trained image");
+        foreach (var (batch, oursTrain, oursSample, referenceTrain, referenceSample) in plain)
+        {
+            var (train, sample) = (3 * forward * oursTrain, forward * oursSample);
+            var line = $"batch {batch}: training {F(train)} GFLOP/s = {Share(train)} of the matrix-product peak";
+            if (referenceTrain is { } rt) line += $" (reference {Share(3 * forward * rt)}; 1.5x it needs {Share(1.5 * 3 * forward * rt)})";
+            line += $"; sampling {F(sample)} GFLOP/s = {Share(sample)}";
+            if (referenceSample is { } rs) line += $" (reference {Share(forward * rs)}; 2x it needs {Share(2 * forward * rs)})";
+            Console.WriteLine(line);
+        }
     }
 
     static string[] Row(int batch, string name, string figure, IEnumerable<double> ours, IEnumerable<double> theirs, bool higherIsBetter)
