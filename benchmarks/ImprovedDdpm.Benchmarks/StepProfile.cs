@@ -125,9 +125,8 @@ static class StepProfile
             if (module is not nn.Module<Tensor, Tensor> layer) continue;
             var name = layer switch
             {
-                AttentionBlock => "attention (QKV product, softmax, reshapes)",
+                AttentionBlock => "attention (projections, QKV product, softmax, reshapes)",
                 Conv2d or OutputConvolution => "conv2d",
-                Conv1d => "conv1d (attention qkv / proj)",
                 Sequential => null,
                 _ => layer.GetType().Name,
             };
