@@ -20,8 +20,8 @@ static class AbComparison
         ["norm-recompute"] = on => ResBlock.RecomputeNormalisations = on,
         ["grad-release"] = on => TrainLoop.ReleaseGradients = on,
         ["gradnorm-dot"] = on => TrainLoop.DotGradNorm = on,
-        // Only for checkpointed networks, so through the memory command: IMPROVED_DDPM_OLD=heap-trim … --checkpointing on.
         ["attention-linear"] = on => AttentionBlock.TokenMajorProjections = on,
+        // Only for checkpointed networks, so through the memory command: IMPROVED_DDPM_OLD=heap-trim … --checkpointing on.
         ["heap-trim"] = on => TrainLoop.TrimHeap = on,
         ["bit-dropout"] = on => BitMaskDropout.Enabled = on,
         // glibc's mmap threshold: 32 MiB (where the default's dynamic threshold ends up) against 4 MiB.

@@ -38,8 +38,8 @@ static class ComputeLimits
     }
 
     /// <summary>
-    /// FLOP of one image's forward pass: 2 per multiply-add of every convolution and linear layer, and of the attention
-    /// products (QKᵀ and the weighted sum of V); elementwise work is not counted. A training step is about 3× this
+    /// FLOP of one image's forward pass: 2 per multiply-add of every convolution and linear layer, and of attention's
+    /// projections and products (QKᵀ and the weighted sum of V); elementwise work is not counted. A training step is about 3× this
     /// (backward computes the input's and the weights' gradients).
     /// </summary>
     public static double NetworkGflopPerImage(IDiffusionNetwork network, long channels, long imageSize)

@@ -472,9 +472,9 @@ public sealed class TrainLoop : IDisposable
     /// With gradient checkpointing, hands the heap's free pages back to the system at a step's turning points: before
     /// the forward, between forward and backward, after backward (see <see cref="NativeHeap.ReleaseFreeMemory"/>).
     /// Freed activations otherwise stay resident in glibc's heap, fragmented: at batch 32 with checkpointing, 5 steps,
-    /// peak RSS 1894 MB instead of 2180 MB. Not for plain runs, where the pages
-    /// faulted in again cost too much: the CIFAR-10 model at batch 32, 8 steps, peak RSS 5061 → 3910 MB but 1.12× the
-    /// step time (A/B, pairs 1.07–1.43).
+    /// peak RSS 1894 MB instead of 2181 MB at about the same step time. Not for plain runs, where the pages faulted in
+    /// again cost too much: the CIFAR-10 model at batch 32, 8 steps, peak RSS 5061 → 3910 MB but 1.12× the step time
+    /// (A/B, pairs 1.07–1.43).
     /// </summary>
     void ReleaseFreeHeap()
     {
