@@ -199,7 +199,7 @@ internal static class NetworkEmitter
                 resolution = block.Resolution;
                 writer.Line($"// {resolution}x{resolution}, up");
             }
-            writer.Line($"h = output_blocks[{i}].call(cat(new[] {{ h, {skips.Pop()} }}, 1), emb);");
+            writer.Line($"output_blocks[{i}].ForwardUp(ref h, {skips.Pop()}, emb);");
         }
         writer.Line($"return @out.call(h.to({input}.dtype)).MoveToOuterDisposeScope();");
         writer.Close();

@@ -37,7 +37,9 @@ public static class GradientCheckpoint
         ArgumentNullException.ThrowIfNull(function);
         ArgumentNullException.ThrowIfNull(inputs);
         ArgumentNullException.ThrowIfNull(parameters);
-        if (!is_grad_enabled()) return function(inputs);
+        // Inside another checkpoint's recomputation this block is recomputed with it: a checkpoint of its own would
+        // only recompute it a second time.
+        if (!is_grad_enabled() || recomputing > 0) return function(inputs);
         var trained = parameters.Where(p => p.requires_grad).ToArray();
         if (!inputs.Any(x => x.requires_grad) && trained.Length == 0) return function(inputs);
 
@@ -79,6 +81,9 @@ public static class GradientCheckpoint
         }
         return count;
     }
+
+    /// <summary>How many checkpoints this thread is recomputing (nested: a checkpointed step of checkpointed blocks).</summary>
+    [ThreadStatic] static int recomputing;
 
     sealed record CheckpointState(Func<Tensor[], Tensor> Function, int InputCount, bool[] InputRequiresGrad,
         Parameter[] Parameters, RandomReplay? Random);
@@ -145,9 +150,17 @@ public static class GradientCheckpoint
                 for (var i = 0; i < inputs.Length; i++) inputs[i] = saved[i].detach().requires_grad_(state.InputRequiresGrad[i]);
                 ReleaseSavedInputs(ctx);
                 Tensor output;
-                using (enable_grad())
-                using (state.Random?.Replay())
-                    output = state.Function(inputs);
+                recomputing++;
+                try
+                {
+                    using (enable_grad())
+                    using (state.Random?.Replay())
+                        output = state.Function(inputs);
+                }
+                finally
+                {
+                    recomputing--;
+                }
 
                 var targets = new List<Tensor>();
                 var positions = new List<int>();
@@ -167,8 +180,12 @@ public static class GradientCheckpoint
                 for (var i = 0; i < computed.Count; i++)
                 {
                     if (computed[i].IsInvalid) continue;
-                    gradients[positions[i]] = computed[i].MoveToOuterDisposeScope();
-                    GradientHandOff.Add(computed[i]);
+                    // An input's gradient can be a slice of a wider one (a concatenation's, whose backward slices it);
+                    // the engine keeps a skip connection's gradient until the down path's backward, and a slice would
+                    // keep the whole concatenation's gradient with it.
+                    var gradient = positions[i] <= state.InputCount && !computed[i].is_contiguous() ? computed[i].contiguous() : computed[i];
+                    gradients[positions[i]] = gradient.MoveToOuterDisposeScope();
+                    GradientHandOff.Add(gradient);
                 }
                 return gradients;
             }

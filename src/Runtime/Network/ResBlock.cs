@@ -81,6 +81,31 @@ public sealed class ResBlock : TimestepBlock
     }
 
     /// <summary>
+    /// The block on <c>th.cat([h, skip], 1)</c>, as the reference's up path calls it, with the concatenation done inside:
+    /// a checkpointed block then keeps <paramref name="h"/> and <paramref name="skip"/> (the skip is kept for the down
+    /// path's backward anyway) instead of a copy of both, and concatenates again when it recomputes. Outputs and
+    /// gradients are those of <c>forward(cat([h, skip], 1), emb)</c>.
+    /// </summary>
+    /// <param name="h">[N, C₁, H, W] the previous up block's output.</param>
+    /// <param name="skip">[N, C₂, H, W] the down path's output at this resolution, with C₁ + C₂ = Channels.</param>
+    /// <param name="emb">[N, embChannels] timestep embeddings.</param>
+    public Tensor ForwardConcat(Tensor h, Tensor skip, Tensor emb)
+    {
+        if (h.dim() < 2 || skip.dim() < 2 || h.shape[1] + skip.shape[1] != Channels)
+            throw new ArgumentException($"{nameof(ResBlock)} expects h and skip with {Channels} channels together; got [{string.Join(",", h.shape)}] and [{string.Join(",", skip.shape)}]", nameof(skip));
+        if (UseCheckpoint)
+        {
+            return GradientCheckpoint.Run(inputs =>
+            {
+                using var scope = NewDisposeScope();
+                return Compute(cat([inputs[0], inputs[1]], 1), inputs[2], recomputeNorms: false).MoveToOuterDisposeScope();
+            }, [h, skip, emb], parameters(), preserveRandomState: training && DropoutProbability > 0);
+        }
+        using var concatenation = cat([h, skip], 1);
+        return Compute(concatenation, emb, RecomputeNormalisations);
+    }
+
+    /// <summary>
     /// Whether a plain (not checkpointed) block recomputes its normalisations in backward: each GroupNorm with what
     /// follows it up to the next convolution or dropout (SiLU, and the scale and shift) runs as a small checkpointed
     /// segment that keeps only its inputs, instead of the norm's output, SiLU's input and its sigmoid. Those are cheap

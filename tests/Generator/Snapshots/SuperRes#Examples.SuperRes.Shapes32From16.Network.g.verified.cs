@@ -137,14 +137,14 @@ partial class Shapes32From16
             // 8x8, middle
             h = middle_block.call(h5, emb);
             // 8x8, up
-            h = output_blocks[0].call(cat(new[] { h, h5 }, 1), emb);
-            h = output_blocks[1].call(cat(new[] { h, h4 }, 1), emb);
+            output_blocks[0].ForwardUp(ref h, h5, emb);
+            output_blocks[1].ForwardUp(ref h, h4, emb);
             // 16x16, up
-            h = output_blocks[2].call(cat(new[] { h, h3 }, 1), emb);
-            h = output_blocks[3].call(cat(new[] { h, h2 }, 1), emb);
+            output_blocks[2].ForwardUp(ref h, h3, emb);
+            output_blocks[3].ForwardUp(ref h, h2, emb);
             // 32x32, up
-            h = output_blocks[4].call(cat(new[] { h, h1 }, 1), emb);
-            h = output_blocks[5].call(cat(new[] { h, h0 }, 1), emb);
+            output_blocks[4].ForwardUp(ref h, h1, emb);
+            output_blocks[5].ForwardUp(ref h, h0, emb);
             return @out.call(h.to(input.dtype)).MoveToOuterDisposeScope();
         }
 

@@ -178,29 +178,29 @@ partial class SuperRes64To256
             // 8x8, middle
             h = middle_block.call(h17, emb);
             // 8x8, up
-            h = output_blocks[0].call(cat(new[] { h, h17 }, 1), emb);
-            h = output_blocks[1].call(cat(new[] { h, h16 }, 1), emb);
-            h = output_blocks[2].call(cat(new[] { h, h15 }, 1), emb);
+            output_blocks[0].ForwardUp(ref h, h17, emb);
+            output_blocks[1].ForwardUp(ref h, h16, emb);
+            output_blocks[2].ForwardUp(ref h, h15, emb);
             // 16x16, up
-            h = output_blocks[3].call(cat(new[] { h, h14 }, 1), emb);
-            h = output_blocks[4].call(cat(new[] { h, h13 }, 1), emb);
-            h = output_blocks[5].call(cat(new[] { h, h12 }, 1), emb);
+            output_blocks[3].ForwardUp(ref h, h14, emb);
+            output_blocks[4].ForwardUp(ref h, h13, emb);
+            output_blocks[5].ForwardUp(ref h, h12, emb);
             // 32x32, up
-            h = output_blocks[6].call(cat(new[] { h, h11 }, 1), emb);
-            h = output_blocks[7].call(cat(new[] { h, h10 }, 1), emb);
-            h = output_blocks[8].call(cat(new[] { h, h9 }, 1), emb);
+            output_blocks[6].ForwardUp(ref h, h11, emb);
+            output_blocks[7].ForwardUp(ref h, h10, emb);
+            output_blocks[8].ForwardUp(ref h, h9, emb);
             // 64x64, up
-            h = output_blocks[9].call(cat(new[] { h, h8 }, 1), emb);
-            h = output_blocks[10].call(cat(new[] { h, h7 }, 1), emb);
-            h = output_blocks[11].call(cat(new[] { h, h6 }, 1), emb);
+            output_blocks[9].ForwardUp(ref h, h8, emb);
+            output_blocks[10].ForwardUp(ref h, h7, emb);
+            output_blocks[11].ForwardUp(ref h, h6, emb);
             // 128x128, up
-            h = output_blocks[12].call(cat(new[] { h, h5 }, 1), emb);
-            h = output_blocks[13].call(cat(new[] { h, h4 }, 1), emb);
-            h = output_blocks[14].call(cat(new[] { h, h3 }, 1), emb);
+            output_blocks[12].ForwardUp(ref h, h5, emb);
+            output_blocks[13].ForwardUp(ref h, h4, emb);
+            output_blocks[14].ForwardUp(ref h, h3, emb);
             // 256x256, up
-            h = output_blocks[15].call(cat(new[] { h, h2 }, 1), emb);
-            h = output_blocks[16].call(cat(new[] { h, h1 }, 1), emb);
-            h = output_blocks[17].call(cat(new[] { h, h0 }, 1), emb);
+            output_blocks[15].ForwardUp(ref h, h2, emb);
+            output_blocks[16].ForwardUp(ref h, h1, emb);
+            output_blocks[17].ForwardUp(ref h, h0, emb);
             return @out.call(h.to(input.dtype)).MoveToOuterDisposeScope();
         }
 

@@ -115,11 +115,11 @@ partial class Tiny
             // 4x4, middle
             h = middle_block.call(h3, emb);
             // 4x4, up
-            h = output_blocks[0].call(cat(new[] { h, h3 }, 1), emb);
-            h = output_blocks[1].call(cat(new[] { h, h2 }, 1), emb);
+            output_blocks[0].ForwardUp(ref h, h3, emb);
+            output_blocks[1].ForwardUp(ref h, h2, emb);
             // 8x8, up
-            h = output_blocks[2].call(cat(new[] { h, h1 }, 1), emb);
-            h = output_blocks[3].call(cat(new[] { h, h0 }, 1), emb);
+            output_blocks[2].ForwardUp(ref h, h1, emb);
+            output_blocks[3].ForwardUp(ref h, h0, emb);
             return @out.call(h.to(x.dtype)).MoveToOuterDisposeScope();
         }
 

@@ -146,6 +146,88 @@ public sealed class GradientCheckpointTests
         for (var i = 0; i < gradients.Length; i++) Assert.True(TensorEquality.Identical(gradients[i], plainGradients[i]), $"gradient {i}");
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void An_up_path_res_block_on_h_and_skip_gives_what_it_gives_on_their_concatenation(bool checkpointed)
+    {
+        using var scope = NewDisposeScope();
+        using var block = new ResBlock(96, 64, 0.5, outChannels: 32, useCheckpoint: checkpointed);
+        block.train();
+        var (h, skip, emb) = (randn(2, 64, 4, 4), randn(2, 32, 4, 4), randn(2, 64));
+        var weights = randn(2, 32, 4, 4);
+
+        var (expected, expectedGradients) = Gradients(block, [h, skip, emb], inputs => block.forward(cat([inputs[0], inputs[1]], 1), inputs[2]), weights);
+        var (output, gradients) = Gradients(block, [h, skip, emb], inputs => block.ForwardConcat(inputs[0], inputs[1], inputs[2]), weights);
+
+        Assert.True(TensorEquality.Identical(output, expected));
+        Assert.Equal(expectedGradients.Length, gradients.Length);
+        for (var i = 0; i < gradients.Length; i++) Assert.True(TensorEquality.Identical(gradients[i], expectedGradients[i]), $"gradient {i}");
+        Assert.Throws<ArgumentException>(() => block.ForwardConcat(h, h, emb));
+    }
+
+    [Fact]
+    public void A_step_of_checkpointed_blocks_is_one_checkpoint_each_block_recomputed_once()
+    {
+        using var scope = NewDisposeScope();
+        var res = new ResBlock(64, 64, 0.5, useCheckpoint: true);
+        var attention = new AttentionBlock(64, numHeads: 2, useCheckpoint: true);
+        using var step = new TimestepEmbedSequential(res, attention, new Upsample(64, useConv: true));
+        step.train();
+        var recorded = new List<string>();
+        res.in_layers.register_forward_hook((_, _, output) =>
+        {
+            recorded.Add($"res {output.requires_grad}");
+            return output;
+        });
+        attention.norm.register_forward_hook((_, _, output) =>
+        {
+            recorded.Add($"attention {output.requires_grad}");
+            return output;
+        });
+        var x = randn(2, 64, 4, 4).requires_grad_();
+        var emb = randn(2, 64);
+
+        var output = step.forward(x, emb);
+        Assert.Equal(["res False", "attention False"], recorded); // no graph inside the step
+        output.sum().backward();
+        Assert.Equal(["res False", "attention False", "res True", "attention True"], recorded); // once each, with a graph
+
+        // The same gradients as the blocks checkpointed one by one, and as no checkpointing (dropout masks replayed).
+        var weights = randn(output.shape);
+        var (unitOutput, unitGradients) = Gradients(step, [x], inputs => step.forward(inputs[0], emb), weights);
+        attention.UseCheckpoint = false; // the step is no longer one unit: the res block checkpoints on its own
+        var (blockOutput, blockGradients) = Gradients(step, [x], inputs => step.forward(inputs[0], emb), weights);
+        res.UseCheckpoint = false;
+        var (plainOutput, plainGradients) = Gradients(step, [x], inputs => step.forward(inputs[0], emb), weights);
+        Assert.True(TensorEquality.Identical(unitOutput, plainOutput));
+        Assert.True(TensorEquality.Identical(blockOutput, plainOutput));
+        for (var i = 0; i < plainGradients.Length; i++)
+        {
+            Assert.True(TensorEquality.Identical(unitGradients[i], plainGradients[i]), $"gradient {i}, one checkpoint");
+            Assert.True(TensorEquality.Identical(blockGradients[i], plainGradients[i]), $"gradient {i}, res block checkpointed");
+        }
+    }
+
+    [Fact]
+    public void An_up_step_replaces_h_with_its_output_and_disposes_the_old_one()
+    {
+        using var scope = NewDisposeScope();
+        using var step = new TimestepEmbedSequential(new ResBlock(96, 64, 0, outChannels: 32, useCheckpoint: true));
+        var h = randn(2, 64, 4, 4).requires_grad_();
+        var old = h;
+        var skip = randn(2, 32, 4, 4);
+        var emb = randn(2, 64);
+        var expected = step.forward(cat([h, skip], 1), emb);
+
+        step.ForwardUp(ref h, skip, emb);
+
+        Assert.True(old.IsInvalid);
+        Assert.True(TensorEquality.Identical(h, expected));
+        h.sum().backward(); // what the checkpoint saved outlives the disposed handle
+        Assert.All(step.parameters(), p => Assert.NotNull(p.grad));
+    }
+
     [Fact]
     public void Inputs_that_need_no_gradient_get_none_and_the_parameters_still_get_theirs()
     {
