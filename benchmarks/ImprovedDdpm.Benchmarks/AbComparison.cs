@@ -24,6 +24,8 @@ static class AbComparison
         // Only for checkpointed networks, so through the memory command: IMPROVED_DDPM_OLD=heap-trim … --checkpointing on.
         ["heap-trim"] = on => TrainLoop.TrimHeap = on,
         ["bit-dropout"] = on => BitMaskDropout.Enabled = on,
+        // Without a graph (sampling, checkpointed forwards): SiLU and the res blocks' sums written over temporaries.
+        ["in-place"] = on => SiLU.InPlaceWithoutGraph = on,
         // glibc's mmap threshold: 32 MiB (where the default's dynamic threshold ends up) against 4 MiB.
         ["mmap-threshold"] = on => NativeHeap.SetMmapThreshold(on ? NativeHeap.DefaultThresholdBytes : 32 << 20),
         // Sampling only: the harness's p_sample under inference_mode instead of no_grad.

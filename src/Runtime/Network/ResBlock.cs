@@ -116,6 +116,7 @@ public sealed class ResBlock : TimestepBlock
 
     Tensor Compute(Tensor x, Tensor emb, bool recomputeNorms)
     {
+        if (!is_grad_enabled() && SiLU.InPlaceWithoutGraph) return ComputeWithoutGraph(x, emb);
         using var scope = NewDisposeScope();
         var (norm1, act1, conv1) = (Layer(in_layers, 0), Layer(in_layers, 1), Layer(in_layers, 2));
         var (norm2, act2) = (Layer(out_layers, 0), Layer(out_layers, 1));
@@ -141,6 +142,33 @@ public sealed class ResBlock : TimestepBlock
         for (var i = 2; i < out_layers.Count; i++) h = Layer(out_layers, i).call(h);
         var skip = skip_connection is null ? x : skip_connection.call(x);
         return skip.Plus(h).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// <see cref="Compute"/> when nothing is recorded (sampling, and a checkpointed block's forward): the embedding, the
+    /// scale and shift and the skip are added into tensors this block just made, instead of into new ones; four
+    /// activations allocated per block instead of eight (with SiLU's own saving). The same operations on the same
+    /// operands: the values are identical.
+    /// </summary>
+    Tensor ComputeWithoutGraph(Tensor x, Tensor emb)
+    {
+        using var scope = NewDisposeScope();
+        var h = in_layers.call(x);
+        var embOut = emb_layers.call(emb).to(h.dtype);
+        while (embOut.dim() < h.dim()) embOut = embOut.unsqueeze(-1);
+        var norm2 = Layer(out_layers, 0);
+        if (UseScaleShiftNorm)
+        {
+            var scaleShift = embOut.chunk(2, 1);
+            h = norm2.call(h).mul_(scaleShift[0].Plus(1)).PlusInPlace(scaleShift[1]);
+        }
+        else
+        {
+            h = norm2.call(h.PlusInPlace(embOut));
+        }
+        for (var i = 1; i < out_layers.Count; i++) h = Layer(out_layers, i).call(h);
+        // skip + h as h + skip: the sum is the same either way.
+        return h.PlusInPlace(skip_connection is null ? x : skip_connection.call(x)).MoveToOuterDisposeScope();
     }
 
     /// <summary>norm·(1 + scale) + shift, as the reference writes it.</summary>

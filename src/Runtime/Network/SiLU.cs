@@ -12,7 +12,13 @@ public sealed class SiLU : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x)
     {
-        using var gate = sigmoid(x);
-        return x * gate;
+        var gate = sigmoid(x);
+        // Without a graph the product can overwrite the gate (x·s and s·x round alike): one tensor allocated, not two.
+        if (!is_grad_enabled() && InPlaceWithoutGraph) return gate.mul_(x);
+        using (gate) return x * gate;
     }
+
+    /// <summary>A/B switch for the benchmarks: without a graph, write results over temporaries this code owns (true),
+    /// or allocate each result as with one (here and in <see cref="ResBlock"/>).</summary>
+    internal static bool InPlaceWithoutGraph { get; set; } = true;
 }

@@ -24,6 +24,32 @@ public sealed class NetworkBlockTests
         Assert.Equal([128L, 128L], block.state_dict()["emb_layers.1.weight"].shape);
     }
 
+    [Theory]
+    [InlineData(false, 32)]
+    [InlineData(true, 32)]
+    [InlineData(true, 64)]
+    public void A_res_block_without_a_graph_gives_what_it_gives_with_one(bool scaleShift, long outChannels)
+    {
+        using var scope = NewDisposeScope();
+        using var block = new ResBlock(32, 128, 0.1, outChannels: outChannels, useScaleShiftNorm: scaleShift);
+        block.eval();
+        using (no_grad())
+        {
+            foreach (var p in block.parameters()) p.copy_(randn_like(p).Times(0.3)); // the zeroed output conv too
+        }
+        var x = randn(2, 32, 4, 4);
+        var emb = randn(2, 128);
+        var input = x.clone();
+
+        var withGraph = block.forward(x, emb);
+        Tensor withoutGraph;
+        using (no_grad()) withoutGraph = block.forward(x, emb);
+
+        Assert.True(withGraph.requires_grad);
+        Assert.True(TensorEquality.Identical(withoutGraph, withGraph.detach()));
+        Assert.True(TensorEquality.Identical(x, input)); // the in-place sums never touch the block's input
+    }
+
     [Fact]
     public void A_fresh_attention_block_is_the_identity()
     {
