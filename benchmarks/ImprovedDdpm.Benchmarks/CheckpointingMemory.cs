@@ -8,7 +8,8 @@ namespace ImprovedDdpm.Benchmarks;
 /// Peak resident memory and step time of CIFAR-10 training steps with and without gradient checkpointing:
 /// <c>dotnet run -c Release --project benchmarks/ImprovedDdpm.Benchmarks -- memory [batch …] [--steps N]</c>
 /// (default batch 8, 3 measured steps after one warm-up; <c>--checkpointing on|off</c> runs one case). Peak RSS only grows within a process, so each case runs
-/// in a process of its own (this program again, with <c>--case</c>).
+/// in a process of its own (this program again, with <c>--case</c>). <c>memory --trace BATCH on|off</c> shows where in a step
+/// the peak is (<see cref="MemoryTrace"/>).
 /// </summary>
 static class CheckpointingMemory
 {
@@ -18,6 +19,7 @@ static class CheckpointingMemory
     public static int Run(string[] args)
     {
         if (args.Length > 0 && args[0] == "--case") return RunCase(args[1..]);
+        if (args.Length > 0 && args[0] == "--trace") return MemoryTrace.Run(args[1..]);
         var steps = 3;
         var batches = new List<int>();
         bool[] cases = [false, true];
@@ -106,7 +108,7 @@ static class CheckpointingMemory
 
     /// <summary>A /proc/self/status memory line (VmRSS now, VmHWM the peak), in MiB, as refbench.py's ru_maxrss / 1024
     /// that issue 14's table calls MB.</summary>
-    static double RssMegabytes(string field)
+    internal static double RssMegabytes(string field)
     {
         var line = File.ReadLines("/proc/self/status").First(l => l.StartsWith(field + ":", StringComparison.Ordinal));
         var kilobytes = long.Parse(line[(field.Length + 1)..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
