@@ -16,77 +16,59 @@ static class MemoryTrace
     {
         var batch = int.Parse(args[0], CultureInfo.InvariantCulture);
         var checkpointed = args[1] == "on";
-        var model = Examples.Cifar10.Cifar10Hybrid.Definition;
-        manual_seed(0);
-        using var network = model.CreateNetwork();
-        GradientCheckpoint.SetEnabled(network, checkpointed);
-        var diffusion = model.CreateDiffusion("");
-        var runDirectory = Directory.CreateTempSubdirectory("improved-ddpm-trace-").FullName;
-        try
-        {
-            var options = model.Training with { BatchSize = batch, Microbatch = -1, SaveInterval = int.MaxValue, LogInterval = int.MaxValue };
-            using var loop = new TrainLoop(network, diffusion, options, runDirectory, _ => Enumerable.Empty<TrainingBatch>().GetEnumerator());
-            using var x = rand([batch, model.Channels, model.ImageSize, model.ImageSize]).Times(2).Minus(1);
-            using (var warmUp = new TrainingBatch(x.clone(), null))
-            {
-                loop.TrainOn(warmUp);
-                loop.TrainOn(warmUp);
-            }
-            foreach (var p in network.parameters()) p.grad = null; // as TrainLoop leaves them before a backward
-            NativeHeap.ReleaseFreeMemory();
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"batch {batch}, checkpointing {(checkpointed ? "on" : "off")}; RSS before the forward {CheckpointingMemory.RssMegabytes("VmRSS"):F0} MB"));
+        using var trainer = new CifarTrainer(batch, checkpointed);
+        var (network, diffusion) = (trainer.Network, trainer.Diffusion);
+        var x = trainer.Batch.Images;
+        trainer.Loop.TrainOn(trainer.Batch);
+        trainer.Loop.TrainOn(trainer.Batch);
+        foreach (var p in network.parameters()) p.grad = null; // as TrainLoop leaves them before a backward
+        NativeHeap.ReleaseFreeMemory();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"batch {batch}, checkpointing {(checkpointed ? "on" : "off")}; RSS before the forward {CheckpointingMemory.RssMegabytes("VmRSS"):F0} MB"));
 
-            var phases = new List<(string Name, double PeakMb)>();
-            var phase = "forward";
-            var sampling = true;
-            var sampler = new Thread(() =>
+        var phases = new List<(string Name, double PeakMb)>();
+        var phase = "forward";
+        var sampling = true;
+        var sampler = new Thread(() =>
+        {
+            while (Volatile.Read(ref sampling))
             {
-                while (Volatile.Read(ref sampling))
+                var rss = CheckpointingMemory.RssMegabytes("VmRSS");
+                var name = Volatile.Read(ref phase);
+                lock (phases)
                 {
-                    var rss = CheckpointingMemory.RssMegabytes("VmRSS");
-                    var name = Volatile.Read(ref phase);
-                    lock (phases)
-                    {
-                        if (phases.Count == 0 || phases[^1].Name != name) phases.Add((name, rss));
-                        else if (rss > phases[^1].PeakMb) phases[^1] = (name, rss);
-                    }
-                    Thread.Sleep(1);
+                    if (phases.Count == 0 || phases[^1].Name != name) phases.Add((name, rss));
+                    else if (rss > phases[^1].PeakMb) phases[^1] = (name, rss);
                 }
-            }) { IsBackground = true };
-            sampler.Start();
-
-            using var scope = NewDisposeScope();
-            network.train();
-            var loss = diffusion.TrainingLosses(network, x, randint(0, diffusion.NumTimesteps, [batch]), randn_like(x)).Loss.mean();
-            NativeHeap.ReleaseFreeMemory(); // as TrainLoop does between forward and backward (with checkpointing)
-            Volatile.Write(ref phase, "backward");
-            var hooks = new List<Action>();
-            foreach (var (name, module) in network.named_modules())
-            {
-                var norm = module switch { ResBlock res => (nn.Module<Tensor, Tensor>)res.in_layers[0], AttentionBlock attention => attention.norm, _ => null };
-                if (norm is null) continue;
-                var label = $"backward from recomputing {name}";
-                hooks.Add(norm.register_forward_pre_hook((_, input) =>
-                {
-                    Volatile.Write(ref phase, label);
-                    return input;
-                }).remove);
+                Thread.Sleep(1);
             }
-            loss.backward();
-            Volatile.Write(ref phase, "after backward");
-            Thread.Sleep(20);
-            Volatile.Write(ref sampling, false);
-            sampler.Join();
-            foreach (var remove in hooks) remove();
+        }) { IsBackground = true };
+        sampler.Start();
 
-            var peak = phases.Max(p => p.PeakMb);
-            foreach (var (name, peakMb) in phases)
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{peakMb,6:F0} MB  {name}{(peakMb == peak ? "  <- peak" : "")}"));
-            return 0;
-        }
-        finally
+        using var scope = NewDisposeScope();
+        network.train();
+        var loss = diffusion.TrainingLosses(network, x, randint(0, diffusion.NumTimesteps, [batch]), randn_like(x)).Loss.mean();
+        NativeHeap.ReleaseFreeMemory(); // as TrainLoop does between forward and backward (with checkpointing)
+        Volatile.Write(ref phase, "backward");
+        var hooks = new List<Action>();
+        foreach (var (name, module) in network.named_modules())
         {
-            Directory.Delete(runDirectory, recursive: true);
+            var norm = module switch { ResBlock res => (nn.Module<Tensor, Tensor>)res.in_layers[0], AttentionBlock attention => attention.norm, _ => null };
+            if (norm is null) continue;
+            var label = $"backward from recomputing {name}";
+            hooks.Add(norm.register_forward_pre_hook((_, input) =>
+            {
+                Volatile.Write(ref phase, label);
+                return input;
+            }).remove);
         }
+        loss.backward();
+        Volatile.Write(ref sampling, false);
+        sampler.Join();
+        foreach (var remove in hooks) remove();
+
+        var peak = phases.Max(p => p.PeakMb);
+        foreach (var (name, peakMb) in phases)
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{peakMb,6:F0} MB  {name}{(peakMb == peak ? "  <- peak" : "")}"));
+        return 0;
     }
 }

@@ -200,60 +200,45 @@ static class ReferenceComparison
         var checkpointed = args[1] == "on";
         var trainSteps = int.Parse(args[2], CultureInfo.InvariantCulture);
         var sampleSteps = int.Parse(args[3], CultureInfo.InvariantCulture);
-        var model = Examples.Cifar10.Cifar10Hybrid.Definition;
-        manual_seed(0);
-        using var network = model.CreateNetwork();
-        GradientCheckpoint.SetEnabled(network, checkpointed);
-        var diffusion = model.CreateDiffusion("");
-        var runDirectory = Directory.CreateTempSubdirectory("improved-ddpm-compare-").FullName;
-        try
-        {
-            var options = model.Training with { BatchSize = batch, Microbatch = -1, SaveInterval = int.MaxValue, LogInterval = int.MaxValue };
-            using var loop = new TrainLoop(network, diffusion, options, runDirectory, _ => Enumerable.Empty<TrainingBatch>().GetEnumerator());
-            using var trainingBatch = new TrainingBatch(rand([batch, model.Channels, model.ImageSize, model.ImageSize]).Times(2).Minus(1), null);
-            loop.TrainOn(trainingBatch);
-            var watch = Stopwatch.StartNew();
-            for (var i = 0; i < trainSteps; i++) loop.TrainOn(trainingBatch);
-            var trainSeconds = watch.Elapsed.TotalSeconds / trainSteps;
+        using var trainer = new CifarTrainer(batch, checkpointed);
+        trainer.Loop.TrainOn(trainer.Batch);
+        var watch = Stopwatch.StartNew();
+        for (var i = 0; i < trainSteps; i++) trainer.Loop.TrainOn(trainer.Batch);
+        var trainSeconds = watch.Elapsed.TotalSeconds / trainSteps;
 
-            network.eval();
-            var noise = new SeededNoiseSource(0);
-            double sampleSeconds;
-            using (no_grad())
-            {
-                var image = randn(batch, model.Channels, model.ImageSize, model.ImageSize);
-                using (var hundred = 100.ToScalar())
-                using (NewDisposeScope())
-                    diffusion.PSample((IDiffusionNetwork)network, image, full([batch], hundred, ScalarType.Int64), noise);
-                watch.Restart();
-                for (var i = 0; i < sampleSteps; i++)
-                {
-                    using var scope = NewDisposeScope();
-                    using var step = (3999 - i).ToScalar();
-                    var next = diffusion.PSample((IDiffusionNetwork)network, image, full([batch], step, ScalarType.Int64), noise).Sample.MoveToOuterDisposeScope();
-                    image.Dispose();
-                    image = next.DetachFromDisposeScope();
-                }
-                sampleSeconds = watch.Elapsed.TotalSeconds / sampleSteps;
-                image.Dispose();
-            }
-            Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
-            {
-                ["system"] = "ours",
-                ["batch"] = batch,
-                ["checkpointing"] = checkpointed,
-                ["train_step_s"] = Math.Round(trainSeconds, 4),
-                ["train_img_per_s"] = Math.Round(batch / trainSeconds, 2),
-                ["sample_step_s"] = Math.Round(sampleSeconds, 4),
-                ["sample_img_steps_per_s"] = Math.Round(batch / sampleSeconds, 2),
-                ["peak_rss_mb"] = Math.Round(PeakRssMb(), 1),
-            }));
-            return 0;
-        }
-        finally
+        trainer.Network.eval();
+        var noise = new SeededNoiseSource(0);
+        double sampleSeconds;
+        using (no_grad())
         {
-            Directory.Delete(runDirectory, recursive: true);
+            var image = randn(batch, CifarTrainer.Model.Channels, CifarTrainer.Model.ImageSize, CifarTrainer.Model.ImageSize);
+            using (var hundred = 100.ToScalar())
+            using (NewDisposeScope())
+                trainer.Diffusion.PSample((IDiffusionNetwork)trainer.Network, image, full([batch], hundred, ScalarType.Int64), noise);
+            watch.Restart();
+            for (var i = 0; i < sampleSteps; i++)
+            {
+                using var scope = NewDisposeScope();
+                using var step = (3999 - i).ToScalar();
+                var next = trainer.Diffusion.PSample((IDiffusionNetwork)trainer.Network, image, full([batch], step, ScalarType.Int64), noise).Sample.MoveToOuterDisposeScope();
+                image.Dispose();
+                image = next.DetachFromDisposeScope();
+            }
+            sampleSeconds = watch.Elapsed.TotalSeconds / sampleSteps;
+            image.Dispose();
         }
+        Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
+        {
+            ["system"] = "ours",
+            ["batch"] = batch,
+            ["checkpointing"] = checkpointed,
+            ["train_step_s"] = Math.Round(trainSeconds, 4),
+            ["train_img_per_s"] = Math.Round(batch / trainSeconds, 2),
+            ["sample_step_s"] = Math.Round(sampleSeconds, 4),
+            ["sample_img_steps_per_s"] = Math.Round(batch / sampleSeconds, 2),
+            ["peak_rss_mb"] = Math.Round(PeakRssMb(), 1),
+        }));
+        return 0;
     }
 
     /// <summary>VmHWM in MiB, as refbench.py's ru_maxrss / 1024.</summary>
