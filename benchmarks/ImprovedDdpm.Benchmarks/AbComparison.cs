@@ -64,78 +64,65 @@ static class AbComparison
             else if (args[i] == "--no-sampling") sampling = false;
             else if (args[i] == "--no-training") training = false;
         }
-        var model = Examples.Cifar10.Cifar10Hybrid.Definition;
-        manual_seed(0);
-        using var network = model.CreateNetwork();
-        var diffusion = model.CreateDiffusion("");
-        var runDirectory = Directory.CreateTempSubdirectory("improved-ddpm-ab-").FullName;
-        try
+        using var trainer = new CifarTrainer(batch, checkpointed: false);
+        var (model, network, diffusion, loop, trainingBatch) = (CifarTrainer.Model, trainer.Network, trainer.Diffusion, trainer.Loop, trainer.Batch);
+        // Numerics: the network's output under both variants, eval mode, same input.
         {
-            var options = model.Training with { BatchSize = batch, Microbatch = -1, SaveInterval = int.MaxValue, LogInterval = int.MaxValue };
-            using var loop = new TrainLoop(network, diffusion, options, runDirectory, _ => Enumerable.Empty<TrainingBatch>().GetEnumerator());
-            using var trainingBatch = new TrainingBatch(rand([batch, model.Channels, model.ImageSize, model.ImageSize]).Times(2).Minus(1), null);
-            // Numerics: the network's output under both variants, eval mode, same input.
+            using var scope = NewDisposeScope();
+            using var grad = no_grad();
+            network.eval();
+            // Fresh networks output zeros (zero-initialised output layers): perturb every weight first.
+            foreach (var p in network.parameters()) p.PlusInPlace(randn_like(p).Times(0.02));
+            var x = randn(batch, model.Channels, model.ImageSize, model.ImageSize);
+            var t = linspace(0, 3999, batch);
+            set(false);
+            var a = ((IDiffusionNetwork)network).forward(x, t);
+            set(true);
+            var b = ((IDiffusionNetwork)network).forward(x, t);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{args[0]}: max |B - A| of the network output {(b - a).abs().max().item<float>():G3} (max |A| {a.abs().max().item<float>():G3})"));
+        }
+        if (args[0] == "gradnorm-dot")
+        {
+            // The gradient norm alone: 2% to 5% of a step, below what whole steps resolve on a loaded machine.
+            loop.TrainOn(trainingBatch);
+            var gradients = network.parameters().Select(p => p.grad!).ToList();
+            using var two = 2.0.ToScalar();
+            Report("gradient norm", batch, rounds * 4, set, () =>
             {
                 using var scope = NewDisposeScope();
-                using var grad = no_grad();
-                network.eval();
-                // Fresh networks output zeros (zero-initialised output layers): perturb every weight first.
-                foreach (var p in network.parameters()) p.PlusInPlace(randn_like(p).Times(0.02));
-                var x = randn(batch, model.Channels, model.ImageSize, model.ImageSize);
-                var t = linspace(0, 3999, batch);
-                set(false);
-                var a = ((IDiffusionNetwork)network).forward(x, t);
-                set(true);
-                var b = ((IDiffusionNetwork)network).forward(x, t);
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{args[0]}: max |B - A| of the network output {(b - a).abs().max().item<float>():G3} (max |A| {a.abs().max().item<float>():G3})"));
-            }
-            if (args[0] == "gradnorm-dot")
-            {
-                // The gradient norm alone: 2% to 5% of a step, below what whole steps resolve on a loaded machine.
-                loop.TrainOn(trainingBatch);
-                var gradients = network.parameters().Select(p => p.grad!).ToList();
-                using var two = 2.0.ToScalar();
-                Report("gradient norm", batch, rounds * 4, set, () =>
-                {
-                    using var scope = NewDisposeScope();
-                    using var noGrad = no_grad();
-                    stack(gradients.Select(g => TrainLoop.SumOfSquares(g, two)).ToList()).to(ScalarType.Float64).cpu().data<double>().Sum();
-                });
-                set(false);
-                var a = gradients.Sum(g => TrainLoop.SumOfSquares(g, two).to(ScalarType.Float64).item<double>());
-                set(true);
-                var b = gradients.Sum(g => TrainLoop.SumOfSquares(g, two).to(ScalarType.Float64).item<double>());
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"sum of squares: A {a:R}, B {b:R}, relative difference {Math.Abs(b - a) / a:G3}"));
-                return 0;
-            }
-            if (training)
-            {
-                set(false); loop.TrainOn(trainingBatch);
-                set(true); loop.TrainOn(trainingBatch);
-                Report("training step", batch, rounds, set, () => loop.TrainOn(trainingBatch));
-            }
-            if (sampling)
-            {
-                network.eval();
-                var noise = new SeededNoiseSource(1);
-                using var image = randn(batch, model.Channels, model.ImageSize, model.ImageSize);
-                using var step = 3999.ToScalar();
-                using var t = full([batch], step, ScalarType.Int64);
-                Report("sampling step", batch, rounds * 2, set, () =>
-                {
-                    using var scope = NewDisposeScope();
-                    using var grad = inferenceMode ? inference_mode(true) : no_grad();
-                    diffusion.PSample((IDiffusionNetwork)network, image, t, noise);
-                });
-            }
+                using var noGrad = no_grad();
+                stack(gradients.Select(g => TrainLoop.SumOfSquares(g, two)).ToList()).to(ScalarType.Float64).cpu().data<double>().Sum();
+            });
+            set(false);
+            var a = gradients.Sum(g => TrainLoop.SumOfSquares(g, two).to(ScalarType.Float64).item<double>());
             set(true);
+            var b = gradients.Sum(g => TrainLoop.SumOfSquares(g, two).to(ScalarType.Float64).item<double>());
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"sum of squares: A {a:R}, B {b:R}, relative difference {Math.Abs(b - a) / a:G3}"));
             return 0;
         }
-        finally
+        if (training)
         {
-            Directory.Delete(runDirectory, recursive: true);
+            set(false); loop.TrainOn(trainingBatch);
+            set(true); loop.TrainOn(trainingBatch);
+            Report("training step", batch, rounds, set, () => loop.TrainOn(trainingBatch));
         }
+        if (sampling)
+        {
+            network.eval();
+            var noise = new SeededNoiseSource(1);
+            using var image = randn(batch, model.Channels, model.ImageSize, model.ImageSize);
+            using var step = 3999.ToScalar();
+            using var t = full([batch], step, ScalarType.Int64);
+            Report("sampling step", batch, rounds * 2, set, () =>
+            {
+                using var scope = NewDisposeScope();
+                using var grad = inferenceMode ? inference_mode(true) : no_grad();
+                diffusion.PSample((IDiffusionNetwork)network, image, t, noise);
+            });
+        }
+        set(true);
+        return 0;
     }
 
     static void Report(string what, int batch, int rounds, Action<bool> set, Action run)

@@ -13,6 +13,14 @@ public static class NetworkChecks
             throw new ArgumentException($"{block} expects [N, {expected}, …]; got [{Shape(x)}]", nameof(x));
     }
 
+    /// <summary>An up-path block's two inputs, <c>th.cat([h, skip], 1)</c> before it: <paramref name="expected"/>
+    /// channels together.</summary>
+    public static void ConcatenatedChannels(Tensor h, Tensor skip, long expected, string block)
+    {
+        if (h.dim() < 2 || skip.dim() < 2 || h.shape[1] + skip.shape[1] != expected)
+            throw new ArgumentException($"{block} expects h and skip with {expected} channels together; got [{Shape(h)}] and [{Shape(skip)}]", nameof(skip));
+    }
+
     /// <summary>A U-Net's input: [N, <paramref name="channels"/>, H, W] with H and W divisible by
     /// <paramref name="sizeMultiple"/> (every level but the last halves them), and [N] timesteps.</summary>
     public static void Input(Tensor x, long channels, long sizeMultiple, Tensor timesteps)

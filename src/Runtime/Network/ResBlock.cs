@@ -91,8 +91,7 @@ public sealed class ResBlock : TimestepBlock
     /// <param name="emb">[N, embChannels] timestep embeddings.</param>
     public Tensor ForwardConcat(Tensor h, Tensor skip, Tensor emb)
     {
-        if (h.dim() < 2 || skip.dim() < 2 || h.shape[1] + skip.shape[1] != Channels)
-            throw new ArgumentException($"{nameof(ResBlock)} expects h and skip with {Channels} channels together; got [{string.Join(",", h.shape)}] and [{string.Join(",", skip.shape)}]", nameof(skip));
+        NetworkChecks.ConcatenatedChannels(h, skip, Channels, nameof(ResBlock));
         if (UseCheckpoint)
         {
             return GradientCheckpoint.Run(inputs =>
