@@ -28,6 +28,8 @@ static class AbComparison
         ["in-place"] = on => SiLU.InPlaceWithoutGraph = on,
         // glibc's mmap threshold: 32 MiB (where the default's dynamic threshold ends up) against 4 MiB.
         ["mmap-threshold"] = on => NativeHeap.SetMmapThreshold(on ? NativeHeap.DefaultThresholdBytes : 32 << 20),
+        // Plain training: every block from glibc's heap, never trimmed, against where its dynamic thresholds end up.
+        ["heap-only"] = on => NativeHeap.SetHeapOnly(on),
         // Sampling only: the harness's p_sample under inference_mode instead of no_grad.
         ["inference-mode"] = on => inferenceMode = on,
     };

@@ -83,9 +83,11 @@ public sealed class TrainLoop : IDisposable
         device = parameters[0].device;
         lr = options.Lr;
 
-        // A run that pays recomputation for memory should not lose it to heap fragmentation (see NativeHeap).
+        // A run that pays recomputation for memory should not lose it to heap fragmentation; any other run should not
+        // pay for fresh pages (see NativeHeap).
         savesMemory = network.modules().Any(m => m is ResBlock { UseCheckpoint: true } or AttentionBlock { UseCheckpoint: true });
         if (savesMemory) NativeHeap.UseFixedMmapThreshold();
+        else NativeHeap.KeepFreedBlocksInHeap();
 
         // PyTorch's AdamW defaults, spelled out: the reference passes only lr and weight_decay.
         optimizer = new AdamWOptimizer(parameters, options.Lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: options.WeightDecay);
